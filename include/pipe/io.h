@@ -1,0 +1,53 @@
+/* pipe — file and standard-stream sources and sinks. */
+#ifndef PIPE_IO_H
+#define PIPE_IO_H
+
+#include <stdint.h>
+
+#include "pipe/stage.h"
+
+#ifdef __cplusplus
+extern "C" {
+#endif
+
+/** Reads a file with asynchronous uv_fs_read into the stage's pool; stops
+ *  issuing reads while downstream is full or the pool is empty. */
+typedef struct pipe_file_source_config_s {
+  const char* path;   /* copied */
+} pipe_file_source_config_t;
+
+/** Returns 0 and *out (may be NULL), or < 0. The file is opened at start:
+ *  a missing file fails the run with PIPE_ENOENT naming the path. */
+int pipe_file_source_new(pipe_pipeline_t* pl, const pipe_file_source_config_t* cfg,
+                         pipe_stage_t** out);
+
+/** Total size of the source's file once started, or -1 if unknown. */
+int64_t pipe_file_source_size(const pipe_stage_t* s);
+
+/** Reads standard input (fd 0) whatever it is: a regular file (read with
+ *  uv_fs_read), a pipe or a TTY (uv_pipe_t / uv_tty_t, uv_read_stop while
+ *  downstream is full). */
+int pipe_stdin_source_new(pipe_pipeline_t* pl, pipe_stage_t** out);
+
+/** Writes to a temporary file in the target's folder and renames it over
+ *  the target only when every byte is written (and fsync'd): an interrupted
+ *  or failed run never leaves a truncated output that looks complete, and
+ *  an existing target is only replaced on success. */
+typedef struct pipe_file_sink_config_s {
+  const char* path;  /* copied */
+  int fsync;         /* 1: fsync before rename (default in the CLI) */
+} pipe_file_sink_config_t;
+
+int pipe_file_sink_new(pipe_pipeline_t* pl, const pipe_file_sink_config_t* cfg,
+                       pipe_stage_t** out);
+
+/** Writes to standard output (fd 1): a file, pipe or TTY. A closed reader
+ *  (EPIPE, as in `pipe csv2json big.csv | head`) ends the run quietly with
+ *  status 0, like other Unix tools. SIGPIPE must be ignored by the program
+ *  (the CLI does it). */
+int pipe_stdout_sink_new(pipe_pipeline_t* pl, pipe_stage_t** out);
+
+#ifdef __cplusplus
+}
+#endif
+#endif /* PIPE_IO_H */

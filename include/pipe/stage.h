@@ -1,0 +1,148 @@
+/* pipe — the stage interface: sources, transforms and sinks.
+ *
+ * A stage is one step of a pipeline (pipeline.h). Data flows down as pooled
+ * buffers through pipe_stage_push(); demand flows up as the return value of
+ * push and, later, a resume() call — Node's `write() === false` / 'drain'
+ * contract without an event emitter (nginx AGAIN, GStreamer flow returns).
+ *
+ * Rules every stage follows (and the core enforces where it can):
+ * 1. Ownership: write() and pipe_stage_push() TAKE the buffer whatever they
+ *    return. A stage that keeps a buffer and also forwards it takes a ref.
+ * 2. Flow: write() returns PIPE_OK (keep going), PIPE_FULL (accepted, do not
+ *    write again until resume()), or < 0 (error; the pipeline is failing).
+ *    A stage that returned PIPE_FULL calls pipe_stage_drain() once it can
+ *    take more; the core then resumes the stage above it.
+ * 3. Memory: a stage's output comes from its own pool (s->pool, created by
+ *    the pipeline with a hard limit); an empty pool means wait
+ *    (pipe_stage_wait_pool), never malloc.
+ * 4. Threads: every function here is loop thread only.
+ * 5. Teardown: destroy() runs exactly once per stage, on success (status 0)
+ *    and on failure (status < 0: sinks abort — remove temp files, abort
+ *    uploads). Async work still in flight holds the pipeline open through
+ *    pipe_stage_hold()/pipe_stage_release(); callbacks arriving after
+ *    destroy() must only release what they carry.
+ */
+#ifndef PIPE_STAGE_H
+#define PIPE_STAGE_H
+
+#include <stddef.h>
+#include <stdint.h>
+
+#include "pipe/buf.h"
+#include "pipe/error.h"
+#include "pipe/pool.h"
+
+#ifdef __cplusplus
+extern "C" {
+#endif
+
+typedef struct pipe_pipeline_s pipe_pipeline_t;
+typedef struct pipe_stage_s pipe_stage_t;
+
+/** One const table per stage kind (curl's Curl_cwtype). Unused slots NULL. */
+typedef struct pipe_stage_ops_s {
+  const char* name; /* "csv2json": used in errors, logs and counters */
+  size_t size;      /* sizeof the concrete stage; pipe_stage_t first member */
+  /** Called once by pipe_pipeline_run(), sink first, source last. Sources
+   *  begin producing here. < 0 fails the pipeline. */
+  int (*start)(pipe_stage_t* s);
+  /** Upstream hands over buf (takes it, in every outcome). Returns PIPE_OK,
+   *  PIPE_FULL or < 0. NULL for sources. */
+  int (*write)(pipe_stage_t* s, pipe_buf_t* buf);
+  /** Upstream has finished. Flush (possibly asynchronously), then call
+   *  pipe_stage_end(s). < 0 fails the pipeline. NULL for sources. */
+  int (*end)(pipe_stage_t* s);
+  /** Downstream has room again, or a buffer came back to the pool the stage
+   *  waited on. Re-check state and continue. Always called from the
+   *  pipeline's deferred queue, never from inside another stage's call. */
+  void (*resume)(pipe_stage_t* s);
+  /** Exactly once, at the end of the run. status < 0 means abort. */
+  void (*destroy)(pipe_stage_t* s, int status);
+} pipe_stage_ops_t;
+
+/** Per-stage counters, readable at any time (pipe_pipeline_stage()). */
+typedef struct pipe_stage_stats_s {
+  uint64_t bytes_in, bytes_out;
+  uint64_t bufs_in, bufs_out;
+  uint64_t blocked_ns; /* time spent with downstream FULL */
+  uint64_t waits;      /* times the stage waited on downstream or its pool */
+} pipe_stage_stats_t;
+
+struct pipe_stage_s {
+  const pipe_stage_ops_t* ops;
+  pipe_pipeline_t* pipeline;
+  pipe_stage_t* prev;  /* upstream, NULL for the source */
+  pipe_stage_t* next;  /* downstream, NULL for the sink */
+  pipe_pool_t* pool;   /* this stage's output buffers */
+  const char* name;    /* ops->name unless changed */
+  pipe_stage_stats_t stats;
+  /* The rest is the core's. */
+  unsigned blocked : 1;     /* pushed and got PIPE_FULL: waiting for drain */
+  unsigned end_pending : 1; /* pipe_stage_end() while blocked */
+  unsigned ended : 1;       /* pipe_stage_end() called */
+  unsigned destroyed : 1;
+  unsigned defer_resume : 1, defer_drain : 1, defer_end : 1, queued : 1;
+  uint64_t blocked_since;
+  pipe_pool_waiter_t pool_waiter;
+  unsigned holds;
+  pipe_stage_t* defer_next;
+};
+
+/** Allocates ops->size zeroed bytes, links the stage at the end of pl and
+ *  gives it an output pool sized by the pipeline's config. Returns 0 and
+ *  *out, PIPE_EINVAL after pipe_pipeline_run(), or PIPE_ENOMEM. */
+int pipe_stage_new(pipe_pipeline_t* pl, const pipe_stage_ops_t* ops,
+                   pipe_stage_t** out);
+
+/** Hands buf (takes it) to s->next. Returns PIPE_OK, PIPE_FULL (accepted:
+ *  produce nothing more until s->ops->resume), or < 0 (the pipeline is
+ *  failing or torn down; buf was released). */
+int pipe_stage_push(pipe_stage_t* s, pipe_buf_t* buf);
+
+/** s has produced all it will: tells s->next (deferred, after any pending
+ *  drain). From the sink, it means the run succeeded. Call once.
+ *  A sink may call it before upstream has finished to stop the run early
+ *  with success (stdout's reader went away: EPIPE): every stage, upstream
+ *  ones included, then gets destroy(s, 0); from then on pushes release
+ *  their buffer and return PIPE_ECANCELED, errors are ignored and
+ *  pipe_stage_stopping() is 1. */
+void pipe_stage_end(pipe_stage_t* s);
+
+/** s, having answered PIPE_FULL, can take more: resumes s->prev (deferred).
+ *  Harmless when nobody is waiting. */
+void pipe_stage_drain(pipe_stage_t* s);
+
+/** Waits for a chunk to come back to pool p; then s->ops->resume runs. */
+void pipe_stage_wait_pool(pipe_stage_t* s, pipe_pool_t* p);
+
+/** Schedules s->ops->resume on the deferred queue (at most once queued). */
+void pipe_stage_schedule(pipe_stage_t* s);
+
+/** Fails the pipeline: the first error wins (later calls are ignored, and so
+ *  are calls after the sink has ended: the run has succeeded); every
+ *  stage is then destroyed once and the completion callback gets `err`.
+ *  fmt may be NULL (the message is pipe_strerror(err)). */
+void pipe_stage_fail(pipe_stage_t* s, int err, const char* fmt, ...)
+#if defined(__GNUC__)
+    __attribute__((format(printf, 3, 4)))
+#endif
+    ;
+
+/** Same, with a full error context (line, column, offset...) copied from e. */
+void pipe_stage_fail_with(pipe_stage_t* s, const pipe_error_t* e);
+
+/** 1 once the pipeline is failing or finished: stop starting new work. */
+int pipe_stage_stopping(const pipe_stage_t* s);
+
+/** Async work in flight (an fs request, a handle to close, a CPU job) keeps
+ *  the run open: hold before starting it, release in its callback. */
+void pipe_stage_hold(pipe_stage_t* s);
+void pipe_stage_release(pipe_stage_t* s);
+
+/** The loop the stage runs on. */
+struct uv_loop_s* pipe_stage_loop(const pipe_stage_t* s);
+
+#ifdef __cplusplus
+}
+#endif
+#endif /* PIPE_STAGE_H */

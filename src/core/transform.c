@@ -1,0 +1,154 @@
+/* The synchronous transform stage (see pipe/transform.h).
+ *
+ * State: at most one input buffer (`in`), because upstream must not write
+ * after we answered PIPE_FULL, and at most one output buffer being filled
+ * (`out`). pump() runs the converter until it has to stop for one of three
+ * reasons: the input is used up (ask upstream for more), downstream is
+ * full (wait for resume), or our pool is empty (wait for a buffer). So a
+ * transform holds at most two buffers of its own, plus whatever its pool
+ * lent downstream — bounded by the pool limit, whatever the expansion.
+ */
+#include "pipe/transform.h"
+
+#include "pipe/pipeline.h"
+
+#define XF(s) ((pipe_xform_t*)(s))
+
+int pipe_xform_new(pipe_pipeline_t* pl, const pipe_xform_ops_t* ops,
+                   pipe_xform_t** out) {
+  pipe_stage_t* s;
+  int r;
+  *out = NULL;
+  if (ops->stage.size < sizeof(pipe_xform_t) || ops->convert == NULL)
+    return PIPE_EINVAL;
+  r = pipe_stage_new(pl, &ops->stage, &s);
+  if (r < 0) return r;
+  XF(s)->xops = ops;
+  *out = XF(s);
+  return 0;
+}
+
+static size_t min_room(const pipe_xform_t* x) {
+  size_t m = x->xops->min_room ? x->xops->min_room : 4096;
+  size_t cap = pipe_pipeline_config(x->stage.pipeline)->buf_size;
+  return m < cap ? m : cap;
+}
+
+/* Pushes the current output buffer on. Returns push's answer. */
+static int flush_out(pipe_xform_t* x) {
+  pipe_buf_t* b = x->out;
+  x->out = NULL;
+  if (b->len == 0) {
+    pipe_buf_unref(b);
+    return 0;
+  }
+  return pipe_stage_push(&x->stage, b);
+}
+
+/* Returns < 0 on error, else 0. */
+static int pump(pipe_xform_t* x) {
+  pipe_stage_t* s = &x->stage;
+  for (;;) {
+    size_t consumed = 0, produced = 0;
+    int r;
+    if (pipe_stage_stopping(s)) return PIPE_ECANCELED;
+    if (s->blocked) return 0; /* downstream full: resume() continues */
+    if (x->in == NULL && (!x->ending || x->finished)) break;
+    if (x->out == NULL) {
+      x->out = pipe_pool_acquire(s->pool);
+      if (x->out == NULL) {
+        pipe_stage_wait_pool(s, s->pool);
+        return 0;
+      }
+    }
+    if (x->in != NULL) {
+      r = x->xops->convert(x, pipe_buf_data(x->in), x->in->len, &consumed,
+                           pipe_buf_tail(x->out), pipe_buf_room(x->out),
+                           &produced);
+      if (r < 0) {
+        pipe_stage_fail(s, r, NULL); /* no-op if detail was given */
+        return r;
+      }
+      if (consumed == 0 && produced == 0 &&
+          pipe_buf_room(x->out) >= min_room(x)) {
+        pipe_stage_fail(s, PIPE_EIO, "%s made no progress (bug)", s->name);
+        return PIPE_EIO;
+      }
+      x->in->off += consumed;
+      x->in->len -= consumed;
+      x->out->len += produced;
+      if (x->in->len == 0) {
+        pipe_buf_unref(x->in);
+        x->in = NULL;
+      }
+    } else {
+      r = 0;
+      if (x->xops->finish != NULL)
+        r = x->xops->finish(x, pipe_buf_tail(x->out), pipe_buf_room(x->out),
+                            &produced);
+      if (r < 0) {
+        pipe_stage_fail(s, r, NULL);
+        return r;
+      }
+      x->out->len += produced;
+      if (r == 0) x->finished = 1;
+    }
+    /* Push a full buffer now; a partial one only at the very end, so that
+     * buffers travel full (fewer pushes, fewer writes). */
+    if (x->finished || pipe_buf_room(x->out) < min_room(x)) {
+      r = flush_out(x);
+      if (r < 0) return r;
+    }
+    if (x->finished) {
+      pipe_stage_end(s);
+      return 0;
+    }
+  }
+  /* Input used up: let upstream go on if we had stopped it. */
+  if (x->upstream_full) {
+    x->upstream_full = 0;
+    pipe_stage_drain(s);
+  }
+  return 0;
+}
+
+int pipe_xform_write(pipe_stage_t* s, pipe_buf_t* buf) {
+  pipe_xform_t* x = XF(s);
+  int r;
+  if (x->in != NULL || x->ending) { /* upstream broke the flow contract */
+    pipe_buf_unref(buf);
+    pipe_stage_fail(s, PIPE_EINVAL, "%s: write while full (bug)", s->name);
+    return PIPE_EINVAL;
+  }
+  if (buf->len == 0) {
+    pipe_buf_unref(buf);
+    if (!s->blocked) return PIPE_OK;
+    x->upstream_full = 1; /* else nobody would ever drain upstream */
+    return PIPE_FULL;
+  }
+  x->in = buf;
+  r = pump(x);
+  if (r < 0) return r;
+  if (x->in != NULL || s->blocked) {
+    x->upstream_full = 1;
+    return PIPE_FULL;
+  }
+  return PIPE_OK;
+}
+
+int pipe_xform_end(pipe_stage_t* s) {
+  pipe_xform_t* x = XF(s);
+  x->ending = 1;
+  int r = pump(x);
+  return r < 0 ? r : 0;
+}
+
+void pipe_xform_resume(pipe_stage_t* s) { (void)pump(XF(s)); }
+
+void pipe_xform_destroy(pipe_stage_t* s, int status) {
+  pipe_xform_t* x = XF(s);
+  pipe_buf_unref(x->in);
+  pipe_buf_unref(x->out);
+  x->in = x->out = NULL;
+  if (x->xops->destroy != NULL) x->xops->destroy(x, status);
+}

@@ -1,0 +1,220 @@
+/* The sinks' write queue (see fd_writer.h).
+ *
+ * Invariants: count == length of the queue; the first `inflight` buffers
+ * of the queue are borrowed by the request in flight (busy == 1) and must
+ * not be released or moved until its callback; every other buffer may be
+ * dropped at any time. The stage holds the pipeline exactly while busy.
+ */
+#include "stages/fd_writer.h"
+
+#include "pipe/pipeline.h"
+
+/* One request gathers at most this many buffers (well under IOV_MAX; more
+ * would not make the write any faster). */
+#define MAX_IOV 16
+
+static void kick(pipe_fd_writer_t* w);
+
+static void init_common(pipe_fd_writer_t* w, pipe_stage_t* s,
+                        pipe__fd_writer_cb done) {
+  w->stage = s;
+  w->stream = NULL;
+  w->fd = -1;
+  w->offset = -1;
+  w->head = w->tail = NULL;
+  w->count = w->inflight = w->inflight_bytes = 0;
+  w->hwm = pipe_pipeline_config(s->pipeline)->hwm;
+  w->done = done;
+  w->idle = NULL;
+  w->busy = w->full = w->ending = w->stopped = w->dead = 0;
+}
+
+void pipe__fd_writer_init_fs(pipe_fd_writer_t* w, pipe_stage_t* s, uv_file fd,
+                             int64_t offset, pipe__fd_writer_cb done) {
+  init_common(w, s, done);
+  w->fd = fd;
+  w->offset = offset;
+  w->req.fs.data = w;
+}
+
+void pipe__fd_writer_init_stream(pipe_fd_writer_t* w, pipe_stage_t* s,
+                                 uv_stream_t* stream, pipe__fd_writer_cb done) {
+  init_common(w, s, done);
+  w->stream = stream;
+  w->req.wr.data = w;
+}
+
+/* Releases the first n buffers of the queue. */
+static void drop_front(pipe_fd_writer_t* w, size_t n) {
+  while (n-- > 0 && w->head != NULL) {
+    pipe_buf_t* b = w->head;
+    w->head = b->next;
+    if (w->head == NULL) w->tail = NULL;
+    w->count--;
+    pipe_buf_unref(b);
+  }
+}
+
+/* Releases every buffer after the first `keep`: those not in a request. */
+static void drop_after(pipe_fd_writer_t* w, size_t keep) {
+  pipe_buf_t* b = w->head;
+  pipe_buf_t* rest;
+  size_t i;
+  if (keep == 0) {
+    drop_front(w, w->count);
+    return;
+  }
+  for (i = 1; i < keep && b != NULL; i++) b = b->next;
+  if (b == NULL) return;
+  rest = b->next;
+  b->next = NULL;
+  w->tail = b;
+  while (rest != NULL) {
+    pipe_buf_t* n = rest->next;
+    pipe_buf_unref(rest);
+    w->count--;
+    rest = n;
+  }
+}
+
+static void finish(pipe_fd_writer_t* w, int status) {
+  if (w->stopped) return;
+  w->stopped = 1;
+  if (status < 0) drop_after(w, w->busy ? w->inflight : 0);
+  w->done(w, status);
+}
+
+/* Accounts for `res` bytes written (or an error) by the request that just
+ * completed. Runs with the stage still held; the caller releases. */
+static void complete(pipe_fd_writer_t* w, ssize_t res) {
+  size_t left;
+  w->busy = 0;
+  if (w->dead) {
+    /* Torn down while the kernel had our buffers: now they can go. */
+    drop_front(w, w->inflight);
+    w->inflight = 0;
+    if (w->idle != NULL) w->idle(w, 0);
+    return;
+  }
+  w->inflight = 0;
+  if (res == 0 && w->inflight_bytes > 0) res = UV_EIO; /* no progress */
+  if (res < 0) {
+    finish(w, (int)res);
+    return;
+  }
+  if (w->offset >= 0) w->offset += res;
+  /* Short writes leave the rest of a buffer (or of the batch) in the queue:
+   * the next kick continues from there. */
+  left = (size_t)res;
+  while (left > 0 && w->head != NULL) {
+    pipe_buf_t* b = w->head;
+    if (b->len > left) {
+      b->off += left;
+      b->len -= left;
+      break;
+    }
+    left -= b->len;
+    drop_front(w, 1);
+  }
+  if (w->full && w->count < w->hwm) {
+    w->full = 0;
+    pipe_stage_drain(w->stage);
+  }
+  kick(w);
+}
+
+static void fs_write_cb(uv_fs_t* req) {
+  pipe_fd_writer_t* w = req->data;
+  pipe_stage_t* s = w->stage;
+  ssize_t res = req->result;
+  uv_fs_req_cleanup(req);
+  complete(w, res);
+  pipe_stage_release(s); /* last: may complete the pipeline */
+}
+
+static void stream_write_cb(uv_write_t* req, int status) {
+  pipe_fd_writer_t* w = req->data;
+  pipe_stage_t* s = w->stage;
+  /* uv_write writes everything or fails. */
+  complete(w, status < 0 ? (ssize_t)status : (ssize_t)w->inflight_bytes);
+  pipe_stage_release(s);
+}
+
+/* Starts the next request if there is something to write and nothing in
+ * flight; reports done(0) once ending and empty. */
+static void kick(pipe_fd_writer_t* w) {
+  uv_buf_t iov[MAX_IOV];
+  pipe_buf_t* b;
+  size_t n = 0, bytes = 0;
+  int err;
+  if (w->busy || w->stopped || w->dead) return;
+  /* The run's outcome is decided (another stage failed, an abort): write
+   * nothing more and, above all, do not report success: destroy() comes
+   * next. */
+  if (pipe_stage_stopping(w->stage)) return;
+  if (w->head == NULL) {
+    if (w->ending) finish(w, 0);
+    return;
+  }
+  /* The request borrows these buffers' bytes until its callback. */
+  for (b = w->head; b != NULL && n < MAX_IOV; b = b->next) {
+    iov[n++] = uv_buf_init((char*)pipe_buf_data(b), (unsigned)b->len);
+    bytes += b->len;
+  }
+  w->inflight = n;
+  w->inflight_bytes = bytes;
+  w->busy = 1;
+  pipe_stage_hold(w->stage);
+  if (w->stream != NULL) {
+    w->req.wr.data = w;
+    err = uv_write(&w->req.wr, w->stream, iov, (unsigned)n, stream_write_cb);
+  } else {
+    w->req.fs.data = w;
+    err = uv_fs_write(pipe_stage_loop(w->stage), &w->req.fs, w->fd, iov,
+                      (unsigned)n, w->offset, fs_write_cb);
+  }
+  if (err < 0) {
+    w->busy = 0;
+    w->inflight = 0;
+    finish(w, err);
+    pipe_stage_release(w->stage);
+  }
+}
+
+int pipe__fd_writer_write(pipe_fd_writer_t* w, pipe_buf_t* buf) {
+  if (w->stopped || w->dead || w->ending) {
+    pipe_buf_unref(buf); /* nothing more will be written */
+    return PIPE_FULL;
+  }
+  if (buf->len == 0) {
+    pipe_buf_unref(buf);
+  } else {
+    buf->next = NULL; /* the link is ours now */
+    if (w->tail != NULL)
+      w->tail->next = buf;
+    else
+      w->head = buf;
+    w->tail = buf;
+    w->count++;
+    kick(w);
+  }
+  if (w->count >= w->hwm && !w->stopped) {
+    w->full = 1;
+    return PIPE_FULL;
+  }
+  return w->stopped ? PIPE_FULL : PIPE_OK;
+}
+
+void pipe__fd_writer_end(pipe_fd_writer_t* w) {
+  if (w->ending || w->dead) return;
+  w->ending = 1;
+  kick(w);
+}
+
+void pipe__fd_writer_destroy(pipe_fd_writer_t* w, pipe__fd_writer_cb idle) {
+  if (w->dead) return;
+  w->dead = 1;
+  w->idle = idle;
+  drop_after(w, w->busy ? w->inflight : 0);
+  if (!w->busy && idle != NULL) idle(w, 0);
+}

@@ -1,0 +1,213 @@
+/* The stdin source: fd 0, whatever it turns out to be at start().
+ *
+ * - A regular file or a character device (uv_guess_handle says UV_FILE):
+ *   read with uv_fs_read from the fd's current position, by the same
+ *   fd_reader as the file source (so `pipe x < big.csv` is as fast as
+ *   `pipe x big.csv`).
+ * - A pipe/socket (UV_NAMED_PIPE) or a terminal (UV_TTY): a uv_pipe_t or
+ *   uv_tty_t stream, read with uv_read_start straight into buffers from the
+ *   stage's pool. Backpressure is uv_read_stop, both when downstream answers
+ *   PIPE_FULL and when the pool is empty (alloc_cb hands libuv an empty
+ *   buffer, which libuv reports as UV_ENOBUFS: "paused", not an error). The
+ *   kernel's pipe buffer then fills and the writer blocks, exactly as it
+ *   should.
+ *
+ * The handle is initialized in start(), not in the constructor, so that a
+ * pipeline freed without running has no handle to close.
+ *
+ * fd 0 itself is never closed: libuv does not close fds 0-2 in uv_close,
+ * and the reader is told it does not own the fd. libuv puts a pipe into
+ * non-blocking mode, a flag shared with every process holding the same pipe
+ * (the shell's other children): we restore the original flags in destroy.
+ */
+#include <fcntl.h>
+#include <uv.h>
+
+#include "pipe/io.h"
+#include "pipe/pipeline.h"
+#include "stages/fd_reader.h"
+
+enum { IN_NONE, IN_FILE, IN_STREAM };
+
+/* State: `kind` says which of `reader` / `h` is live. `cur` is the pool
+ * buffer libuv reads into (owned by us until pushed). `saved_flags` are fd
+ * 0's status flags before libuv touched them (-1: unknown). */
+typedef struct stdin_source_s {
+  pipe_stage_t stage; /* first */
+  int kind;
+  pipe_fd_reader_t reader;
+  union {
+    uv_handle_t handle;
+    uv_stream_t stream;
+    uv_pipe_t pipe;
+    uv_tty_t tty;
+  } h;
+  pipe_buf_t* cur;
+  int reading;     /* uv_read_start in force */
+  int saved_flags; /* fcntl(0, F_GETFL) before libuv, -1 if unknown */
+  int eof;
+} stdin_source_t;
+
+#define WHAT "standard input"
+
+/* ---- stream mode --------------------------------------------------------- */
+
+/* Hands libuv the free space of our current pool buffer (borrowed by libuv
+ * until read_cb). An empty pool gives a zero-length buffer: libuv then
+ * calls read_cb with UV_ENOBUFS and we stop reading until a buffer comes
+ * back. */
+static void stdin_alloc_cb(uv_handle_t* h, size_t suggested, uv_buf_t* out) {
+  stdin_source_t* in = h->data;
+  (void)suggested; /* our buffers have the pool's size */
+  if (in->cur == NULL) in->cur = pipe_pool_acquire(in->stage.pool);
+  if (in->cur == NULL) {
+    *out = uv_buf_init(NULL, 0);
+    return;
+  }
+  *out = uv_buf_init((char*)pipe_buf_tail(in->cur),
+                     (unsigned)pipe_buf_room(in->cur));
+}
+
+static void stdin_stop(stdin_source_t* in) {
+  if (!in->reading) return;
+  uv_read_stop(&in->h.stream);
+  in->reading = 0;
+}
+
+static void stdin_read_cb(uv_stream_t* st, ssize_t n, const uv_buf_t* buf) {
+  stdin_source_t* in = st->data;
+  pipe_stage_t* s = &in->stage;
+  (void)buf;          /* it is in->cur's free space */
+  if (n == 0) return; /* EAGAIN: keep cur for the next read */
+  if (n == UV_ENOBUFS) {
+    stdin_stop(in);
+    pipe_stage_wait_pool(s, s->pool); /* resume() restarts reading */
+    return;
+  }
+  if (n == UV_EOF) {
+    stdin_stop(in);
+    in->eof = 1;
+    pipe_buf_unref(in->cur); /* cur held no data: we push on every read */
+    in->cur = NULL;
+    pipe_stage_end(s);
+    return;
+  }
+  if (n < 0) {
+    stdin_stop(in);
+    pipe_stage_fail(s, (int)n, "cannot read " WHAT ": %s", uv_strerror((int)n));
+    return;
+  }
+  in->cur->len += (size_t)n;
+  {
+    /* Push every read at once rather than waiting to fill the buffer: a
+     * pipe or terminal delivers data as it is produced, and an interactive
+     * or slow writer should see its lines flow through. The buffer is
+     * given away: we must not touch it after the push. */
+    pipe_buf_t* b = in->cur;
+    in->cur = NULL;
+    if (pipe_stage_push(s, b) != PIPE_OK) stdin_stop(in); /* full/failing */
+  }
+}
+
+static int stdin_start_reading(stdin_source_t* in) {
+  int err;
+  if (in->reading || in->eof || pipe_stage_stopping(&in->stage) ||
+      in->stage.blocked)
+    return 0;
+  err = uv_read_start(&in->h.stream, stdin_alloc_cb, stdin_read_cb);
+  if (err < 0) {
+    pipe_stage_fail(&in->stage, err, "cannot read " WHAT ": %s",
+                    uv_strerror(err));
+    return err;
+  }
+  in->reading = 1;
+  return 0;
+}
+
+static void stdin_close_cb(uv_handle_t* h) {
+  stdin_source_t* in = h->data;
+  /* Give the pipe back to the other processes sharing it as we found it. */
+  if (in->saved_flags != -1) (void)fcntl(0, F_SETFL, in->saved_flags);
+  pipe_stage_release(&in->stage);
+}
+
+/* ---- stage ops ----------------------------------------------------------- */
+
+static int stdin_source_start(pipe_stage_t* s) {
+  stdin_source_t* in = (stdin_source_t*)s;
+  uv_loop_t* loop = pipe_stage_loop(s);
+  uv_handle_type t = uv_guess_handle(0);
+  int err;
+  in->saved_flags = fcntl(0, F_GETFL);
+  switch (t) {
+    case UV_FILE:
+      pipe__fd_reader_init(&in->reader, s, 0, -1, 0, WHAT);
+      in->kind = IN_FILE;
+      pipe__fd_reader_pump(&in->reader);
+      return 0;
+    case UV_NAMED_PIPE:
+      err = uv_pipe_init(loop, &in->h.pipe, 0);
+      if (err == 0) {
+        in->kind = IN_STREAM; /* initialized: destroy must close it */
+        err = uv_pipe_open(&in->h.pipe, 0);
+      }
+      break;
+    case UV_TTY:
+      /* UV_TTY_MODE_NORMAL is the mode uv_tty_init leaves: line editing
+       * stays with the terminal, so nothing to reset afterwards. */
+      err = uv_tty_init(loop, &in->h.tty, 0, 1);
+      if (err == 0) in->kind = IN_STREAM;
+      break;
+    default:
+      pipe_stage_fail(s, PIPE_EINVAL,
+                      "cannot read " WHAT
+                      ": unsupported kind of file "
+                      "(closed, or a TCP socket)");
+      return PIPE_EINVAL;
+  }
+  if (in->kind == IN_STREAM) in->h.handle.data = in;
+  if (err < 0) {
+    pipe_stage_fail(s, err, "cannot read " WHAT ": %s", uv_strerror(err));
+    return err;
+  }
+  return stdin_start_reading(in);
+}
+
+/* Downstream drained, or our pool has a buffer again. */
+static void stdin_source_resume(pipe_stage_t* s) {
+  stdin_source_t* in = (stdin_source_t*)s;
+  if (in->kind == IN_FILE)
+    pipe__fd_reader_pump(&in->reader);
+  else if (in->kind == IN_STREAM)
+    (void)stdin_start_reading(in);
+}
+
+static void stdin_source_destroy(pipe_stage_t* s, int status) {
+  stdin_source_t* in = (stdin_source_t*)s;
+  (void)status;
+  if (in->kind == IN_FILE) {
+    pipe__fd_reader_destroy(&in->reader);
+  } else if (in->kind == IN_STREAM) {
+    stdin_stop(in);
+    pipe_buf_unref(in->cur);
+    in->cur = NULL;
+    pipe_stage_hold(s); /* released in stdin_close_cb */
+    uv_close(&in->h.handle, stdin_close_cb);
+  }
+}
+
+static const pipe_stage_ops_t stdin_source_ops = {
+    "stdin_source", sizeof(stdin_source_t), stdin_source_start,   NULL,
+    NULL,           stdin_source_resume,    stdin_source_destroy,
+};
+
+int pipe_stdin_source_new(pipe_pipeline_t* pl, pipe_stage_t** out) {
+  pipe_stage_t* s;
+  int r;
+  if (out != NULL) *out = NULL;
+  r = pipe_stage_new(pl, &stdin_source_ops, &s);
+  if (r < 0) return r;
+  ((stdin_source_t*)s)->saved_flags = -1;
+  if (out != NULL) *out = s;
+  return 0;
+}

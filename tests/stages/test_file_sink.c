@@ -1,0 +1,269 @@
+/* The file sink: byte-identical copies, atomic replace, nothing left behind
+ * by a failed run, umask-honouring mode, clear errors. */
+#include <criterion/criterion.h>
+#include <criterion/parameterized.h>
+#include <string.h>
+#include <sys/stat.h>
+
+#include "support/harness.h"
+
+TestSuite(file_sink, .init = th_loop_init, .fini = th_loop_fini);
+
+static void add_file_source(pipe_pipeline_t* pl, const char* path) {
+  pipe_file_source_config_t cfg = {.path = path};
+  cr_assert_eq(pipe_file_source_new(pl, &cfg, NULL), 0);
+}
+
+static pipe_stage_t* add_file_sink(pipe_pipeline_t* pl, const char* path,
+                                   int fsync) {
+  pipe_stage_t* s = NULL;
+  pipe_file_sink_config_t cfg = {.path = path, .fsync = fsync};
+  cr_assert_eq(pipe_file_sink_new(pl, &cfg, &s), 0);
+  return s;
+}
+
+/* Copies in -> out with the file source and sink; returns the status. */
+static int copy_file(const char* in, const char* out, int fsync) {
+  pipe_pipeline_t* pl = th_pipeline(NULL);
+  int st;
+  add_file_source(pl, in);
+  add_file_sink(pl, out, fsync);
+  st = th_run(pl);
+  th_finish(pl);
+  return st;
+}
+
+static void assert_file_is(const char* path, const void* want, size_t n) {
+  size_t got_len = 0;
+  uint8_t* got = th_read_file(path, &got_len);
+  cr_assert_not_null(got, "%s is missing", path);
+  cr_assert_eq(got_len, n, "%s: %zu bytes, want %zu", path, got_len, n);
+  cr_assert(n == 0 || memcmp(got, want, n) == 0, "%s: content differs", path);
+  free(got);
+}
+
+ParameterizedTestParameters(file_sink, copy_is_byte_identical) {
+  static size_t sizes[] = {0, 1, 65535, 65536, 65537, 1024 * 1024 + 3};
+  return cr_make_param_array(size_t, sizes, sizeof(sizes) / sizeof(*sizes));
+}
+
+ParameterizedTest(size_t* size, file_sink, copy_is_byte_identical) {
+  size_t n = *size;
+  char* dir = th_tmpdir();
+  char* in = th_path(dir, "in.bin");
+  char* out = th_path(dir, "out.bin");
+  uint8_t* data = th_pattern(n, (uint32_t)n + 1);
+  th_write_file(in, data, n);
+
+  cr_assert_eq(copy_file(in, out, 0), 0);
+  assert_file_is(out, data, n);
+  cr_assert_eq(th_count_entries(dir), 2, "no temporary file left behind");
+  free(data);
+  free(in);
+  free(out);
+  free(dir);
+}
+
+Test(file_sink, copy_with_fsync_is_byte_identical) {
+  size_t n = 200 * 1000;
+  char* dir = th_tmpdir();
+  char* in = th_path(dir, "in.bin");
+  char* out = th_path(dir, "out.bin");
+  uint8_t* data = th_pattern(n, 9);
+  th_write_file(in, data, n);
+  cr_assert_eq(copy_file(in, out, 1), 0);
+  assert_file_is(out, data, n);
+  cr_assert_eq(th_count_entries(dir), 2);
+  free(data);
+  free(in);
+  free(out);
+  free(dir);
+}
+
+Test(file_sink, many_small_buffers_under_backpressure_arrive_in_order) {
+  /* hwm 2 with 512-byte buffers: the sink answers FULL constantly. */
+  pipe_pipeline_config_t cfg = {.buf_size = 512, .pool_limit = 4, .hwm = 2};
+  size_t n = 100 * 1000;
+  char* dir = th_tmpdir();
+  char* out = th_path(dir, "out.bin");
+  uint8_t* data = th_pattern(n, 10);
+  pipe_pipeline_t* pl = th_pipeline(&cfg);
+  th_source_t* src = th_source_new(pl, data, n, 300);
+  add_file_sink(pl, out, 0);
+
+  cr_assert_eq(th_run(pl), 0);
+  cr_assert_gt(src->fulls, 0, "the file sink applied backpressure");
+  cr_assert_leq(pipe_pool_stats(src->stage.pool).peak, 4);
+  th_finish(pl);
+  assert_file_is(out, data, n);
+  free(data);
+  free(out);
+  free(dir);
+}
+
+Test(file_sink, success_replaces_an_existing_target_atomically) {
+  char* dir = th_tmpdir();
+  char* out = th_path(dir, "out.txt");
+  struct stat before, after;
+  const char* fresh = "new contents\n";
+  th_write_file(out, "old contents, longer than the new ones\n", 39);
+  cr_assert_eq(stat(out, &before), 0);
+
+  pipe_pipeline_t* pl = th_pipeline(NULL);
+  th_source_new(pl, fresh, strlen(fresh), 4);
+  add_file_sink(pl, out, 1);
+  cr_assert_eq(th_run(pl), 0);
+  th_finish(pl);
+
+  assert_file_is(out, fresh, strlen(fresh));
+  cr_assert_eq(stat(out, &after), 0);
+  cr_assert_neq(before.st_ino, after.st_ino,
+                "a new file was renamed over the target (not rewritten in "
+                "place, which readers could see half-done)");
+  cr_assert_eq(th_count_entries(dir), 1);
+  free(out);
+  free(dir);
+}
+
+Test(file_sink, failed_run_leaves_no_target_and_no_temp_file) {
+  pipe_pipeline_config_t cfg = {.buf_size = 1024, .pool_limit = 4, .hwm = 4};
+  size_t n = 50 * 1024;
+  char* dir = th_tmpdir();
+  char* out = th_path(dir, "out.bin");
+  uint8_t* data = th_pattern(n, 11);
+  pipe_pipeline_t* pl = th_pipeline(&cfg);
+  th_source_new(pl, data, n, 1024);
+  th_fail_new(pl, 10, PIPE_EIO); /* after 9 buffers reached the sink */
+  pipe_stage_t* snk = add_file_sink(pl, out, 0);
+
+  cr_assert_eq(th_run(pl), PIPE_EIO);
+  cr_assert_geq(snk->stats.bytes_in, 9 * 1024, "data had reached the sink");
+  th_finish(pl);
+  cr_assert_null(th_read_file(out, &n), "no target file");
+  cr_assert_eq(th_count_entries(dir), 0, "no temporary file either");
+  free(data);
+  free(out);
+  free(dir);
+}
+
+Test(file_sink, failed_run_leaves_an_existing_target_untouched) {
+  pipe_pipeline_config_t cfg = {.buf_size = 1024, .pool_limit = 4, .hwm = 4};
+  size_t n = 50 * 1024;
+  char* dir = th_tmpdir();
+  char* out = th_path(dir, "out.bin");
+  uint8_t* data = th_pattern(n, 12);
+  th_write_file(out, "precious", 8);
+  pipe_pipeline_t* pl = th_pipeline(&cfg);
+  th_source_new(pl, data, n, 1024);
+  th_fail_new(pl, 20, PIPE_ECSV);
+  add_file_sink(pl, out, 1);
+
+  cr_assert_eq(th_run(pl), PIPE_ECSV);
+  th_finish(pl);
+  assert_file_is(out, "precious", 8);
+  cr_assert_eq(th_count_entries(dir), 1);
+  free(data);
+  free(out);
+  free(dir);
+}
+
+Test(file_sink, missing_directory_fails_naming_the_path) {
+  char* dir = th_tmpdir();
+  char* out = th_path(dir, "no/such/dir/out.json");
+  pipe_pipeline_t* pl = th_pipeline(NULL);
+  th_source_t* src = th_source_new(pl, "abc", 3, 1);
+  add_file_sink(pl, out, 0);
+
+  cr_assert_eq(th_run(pl), PIPE_ENOENT);
+  const pipe_error_t* e = pipe_pipeline_error(pl);
+  cr_assert_str_eq(e->stage, "file_sink");
+  cr_assert_not_null(strstr(e->msg, out), "%s", e->msg);
+  cr_assert_not_null(strstr(e->msg, "does not exist"), "%s", e->msg);
+  cr_assert_eq(src->counts.starts, 0, "the source never started");
+  cr_assert_eq(src->counts.destroys, 1);
+  th_finish(pl);
+  cr_assert_eq(th_count_entries(dir), 0);
+  free(out);
+  free(dir);
+}
+
+Test(file_sink, target_that_is_a_directory_fails_with_eisdir) {
+  char* dir = th_tmpdir();
+  pipe_pipeline_t* pl = th_pipeline(NULL);
+  th_source_new(pl, "abc", 3, 1);
+  add_file_sink(pl, dir, 0);
+  cr_assert_eq(th_run(pl), PIPE_EISDIR);
+  cr_assert_not_null(strstr(pipe_pipeline_error(pl)->msg, dir));
+  th_finish(pl);
+  cr_assert_eq(th_count_entries(dir), 0);
+  free(dir);
+}
+
+static mode_t write_with_umask(mode_t mask) {
+  char* dir = th_tmpdir();
+  char* out = th_path(dir, "out.txt");
+  struct stat st;
+  mode_t old = umask(mask);
+  pipe_pipeline_t* pl = th_pipeline(NULL);
+  th_source_new(pl, "x", 1, 1);
+  add_file_sink(pl, out, 0);
+  cr_assert_eq(th_run(pl), 0);
+  th_finish(pl);
+  umask(old);
+  cr_assert_eq(stat(out, &st), 0);
+  free(out);
+  free(dir);
+  return st.st_mode & 0777;
+}
+
+Test(file_sink, created_file_mode_honours_the_umask) {
+  cr_assert_eq(write_with_umask(022), 0644);
+  cr_assert_eq(write_with_umask(077), 0600);
+  cr_assert_eq(write_with_umask(002), 0664);
+}
+
+Test(file_sink, abort_during_writes_removes_the_temp_file) {
+  /* A slow-ish run aborted from outside while writes are in flight: the
+   * temp file must go only after the write finished, and go it must. */
+  size_t n = 8 * 1024 * 1024;
+  char* dir = th_tmpdir();
+  char* out = th_path(dir, "out.bin");
+  uint8_t* data = th_pattern(n, 13);
+  pipe_pipeline_t* pl = th_pipeline(NULL);
+  th_source_t* src = th_source_new(pl, data, n, 65536);
+  pipe_stage_t* snk = add_file_sink(pl, out, 0);
+  /* start() runs the source until the sink says FULL: the first write is
+   * on the thread pool when the abort comes. */
+  cr_assert_eq(pipe_pipeline_run(pl, NULL), 0);
+  cr_assert_gt(snk->stats.bytes_in, 0);
+  cr_assert_gt(src->fulls, 0);
+  pipe_pipeline_abort(pl, PIPE_ECANCELED);
+  uv_run(th_loop(), UV_RUN_DEFAULT);
+  cr_assert_eq(pipe_pipeline_error(pl)->code, PIPE_ECANCELED);
+  th_finish(pl);
+  cr_assert_eq(th_count_entries(dir), 0);
+  free(data);
+  free(out);
+  free(dir);
+}
+
+Test(file_sink, abort_racing_the_end_does_not_replace_the_target) {
+  /* The source ends inside run() (no data), so the sink's end() and the
+   * abort are handled in the same deferred pass: the sink must not commit
+   * a run that failed. */
+  char* dir = th_tmpdir();
+  char* out = th_path(dir, "out.txt");
+  th_write_file(out, "keep me", 7);
+  pipe_pipeline_t* pl = th_pipeline(NULL);
+  th_source_new(pl, "", 0, 1);
+  add_file_sink(pl, out, 0);
+  cr_assert_eq(pipe_pipeline_run(pl, NULL), 0);
+  pipe_pipeline_abort(pl, PIPE_ECANCELED);
+  uv_run(th_loop(), UV_RUN_DEFAULT);
+  cr_assert_eq(pipe_pipeline_error(pl)->code, PIPE_ECANCELED);
+  th_finish(pl);
+  assert_file_is(out, "keep me", 7);
+  cr_assert_eq(th_count_entries(dir), 1, "the temp file is gone");
+  free(out);
+  free(dir);
+}
