@@ -625,8 +625,10 @@ static int slow_run(pipe_csvj_t* cj, const uint8_t* p, size_t n, uint64_t base,
       cj->force_slow = 0;
       break;
     }
-    /* Plain bytes of a streamed string go straight out, no queue. */
-    if (cj->sink == SINK_OUT && (cj->st == ST_UNQ || cj->st == ST_QUO)) {
+    /* Plain bytes of a streamed string go straight out, no queue (not in
+     * the middle of a UTF-8 sequence: the validator must see the next byte). */
+    if (cj->sink == SINK_OUT && cj->u8need == 0 &&
+        (cj->st == ST_UNQ || cj->st == ST_QUO)) {
       size_t m = n - i, room = cap - *op, j = 0;
       uint8_t* o = out + *op;
       const uint8_t* s = p + i;

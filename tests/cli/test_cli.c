@@ -111,6 +111,8 @@ Test(cli, output_file_is_written) {
   cr_assert_str_eq(got, "{\"a\":\"1\"}\n");
   cr_assert_eq(cli_count_entries(dir), 1, "no temp file left behind");
   free(got);
+  cli_rmtree(dir);
+  free(dir);
   cli_result_free(&r);
 }
 
@@ -126,6 +128,8 @@ Test(cli, malformed_csv_exits_1_names_line_and_leaves_no_output) {
   cr_assert(strstr(r.err, "<stdin>:4:") != NULL, "message names line 4: %s", r.err);
   cr_assert_neq(stat(path, &st), 0, "no output file on failure");
   cr_assert_eq(cli_count_entries(dir), 0, "no temp file left behind");
+  cli_rmtree(dir);
+  free(dir);
   cli_result_free(&r);
 }
 
@@ -143,6 +147,8 @@ Test(cli, failed_run_leaves_existing_output_untouched) {
   cr_assert_str_eq(got, "precious\n");
   cr_assert_eq(cli_count_entries(dir), 1);
   free(got);
+  cli_rmtree(dir);
+  free(dir);
   cli_result_free(&r);
 }
 

@@ -472,6 +472,9 @@ Test(csv2json, invalid_utf8_stray_continuation_is_error) {
 Test(csv2json, invalid_utf8_truncated_sequence_is_error) {
   expect_utf8_error("a,b\n\xE2\x82,2\n", 2, 1, 4);
   expect_utf8_error("a,b\n1,\xE2\x82", 2, 2, 6); /* at EOF */
+  /* lead byte followed by plain ASCII (the streamed-string fast copy must not
+   * skip the validator) */
+  expect_utf8_error("a,b\n1,x\xC3yz\n", 2, 2, 7);
 }
 
 Test(csv2json, invalid_utf8_in_header_is_error) {

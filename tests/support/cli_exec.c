@@ -89,3 +89,9 @@ void cli_result_free(cli_result_t* r) {
   free(r->err);
   r->out = r->err = NULL;
 }
+
+void cli_rmtree(const char* dir) {
+  char cmd[512];
+  snprintf(cmd, sizeof(cmd), "rm -rf '%s'", dir);
+  if (system(cmd) != 0) fprintf(stderr, "cannot remove %s\n", dir);
+}

@@ -22,6 +22,8 @@ char* cli_tmpdir(void);
 int cli_write_file(const char* path, const void* data, size_t len);
 /* Reads a whole file (malloc'd, NUL-terminated) or NULL. */
 char* cli_read_file(const char* path, size_t* len);
+/* Removes a directory and what is in it (rm -rf). */
+void cli_rmtree(const char* dir);
 /* Number of entries in a directory except . and .. */
 int cli_count_entries(const char* dir);
 
