@@ -16,5 +16,8 @@
 #include "pipe/transform.h"
 #include "pipe/io.h"
 #include "pipe/csv.h"
+#include "pipe/gzip.h"
+#include "pipe/hash.h"
+#include "pipe/spec.h"
 
 #endif /* PIPE_H */
