@@ -5,19 +5,6 @@
 
 #include "cli.h"
 
-typedef struct command_s {
-  const char* name;
-  const char* summary;
-  int (*run)(int argc, char** argv);
-  void (*help)(FILE* out);
-} command_t;
-
-static const command_t commands[] = {
-    {"csv2json", "convert CSV to NDJSON or a JSON array", cmd_csv2json,
-     help_csv2json},
-};
-#define NCOMMANDS (sizeof(commands) / sizeof(commands[0]))
-
 static void usage(FILE* out) {
   size_t i;
   fprintf(out,
@@ -28,9 +15,10 @@ static void usage(FILE* out) {
           "       pipe --version\n\n"
           "commands:\n",
           PIPE_VERSION_STRING);
-  for (i = 0; i < NCOMMANDS; i++)
-    fprintf(out, "  %-10s %s\n", commands[i].name, commands[i].summary);
+  for (i = 0; i < cli_ncommands; i++)
+    fprintf(out, "  %-10s %s\n", cli_commands[i].name, cli_commands[i].summary);
   fprintf(out,
+          "\nRun 'pipe help COMMAND' for a command's options.\n"
           "\nexit status:\n"
           "  0    success\n"
           "  1    bad input data (malformed CSV, invalid UTF-8, ...); the "
@@ -42,15 +30,15 @@ static void usage(FILE* out) {
           "was).\n");
 }
 
-static const command_t* find(const char* name) {
+static const cli_command_t* find(const char* name) {
   size_t i;
-  for (i = 0; i < NCOMMANDS; i++)
-    if (strcmp(commands[i].name, name) == 0) return &commands[i];
+  for (i = 0; i < cli_ncommands; i++)
+    if (strcmp(cli_commands[i].name, name) == 0) return &cli_commands[i];
   return NULL;
 }
 
 int main(int argc, char** argv) {
-  const command_t* c;
+  const cli_command_t* c;
   /* A closed stdout is reported as EPIPE by write(), handled by the sink. */
   signal(SIGPIPE, SIG_IGN);
   if (argc < 2) {
@@ -73,10 +61,12 @@ int main(int argc, char** argv) {
     c = find(argv[2]);
     if (c == NULL)
       return cli_usage_error(NULL, "unknown command '%s'", argv[2]);
-    c->help(stdout);
+    if (c->run == cli_stage_command)
+      printf("usage: pipe %s [FILE|-] [-o OUT|-] [options]\n\n", c->name);
+    fputs(c->usage, stdout);
     return CLI_EXIT_OK;
   }
   c = find(argv[1]);
   if (c == NULL) return cli_usage_error(NULL, "unknown command '%s'", argv[1]);
-  return c->run(argc - 1, argv + 1);
+  return c->run(c, argc - 1, argv + 1);
 }

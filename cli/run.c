@@ -1,5 +1,6 @@
 /* Running one pipeline for a command: sources and sinks from paths,
  * progress display, SIGINT/SIGTERM, error printing and exit codes. */
+#include <ctype.h>
 #include <stdarg.h>
 #include <stdio.h>
 #include <string.h>
@@ -7,6 +8,7 @@
 #include <uv.h>
 
 #include "cli.h"
+#include "pipe/hash.h"
 
 int cli_usage_error(const char* cmd, const char* fmt, ...) {
   va_list ap;
@@ -33,30 +35,6 @@ int cli_exit_code(int status) {
     case PIPE_ECANCELED: return CLI_EXIT_SIGNAL;
     default: return CLI_EXIT_IO;
   }
-}
-
-int cli_add_source(pipe_pipeline_t* pl, const cli_common_t* c, pipe_stage_t** src) {
-  int r;
-  if (c->input == NULL || strcmp(c->input, "-") == 0) {
-    r = pipe_stdin_source_new(pl, src);
-  } else {
-    pipe_file_source_config_t fc = {c->input};
-    r = pipe_file_source_new(pl, &fc, src);
-  }
-  if (r < 0) fprintf(stderr, "pipe: cannot set up input: %s\n", pipe_strerror(r));
-  return r;
-}
-
-int cli_add_sink(pipe_pipeline_t* pl, const cli_common_t* c) {
-  int r;
-  if (c->output == NULL || strcmp(c->output, "-") == 0) {
-    r = pipe_stdout_sink_new(pl, NULL);
-  } else {
-    pipe_file_sink_config_t fc = {c->output, 1};
-    r = pipe_file_sink_new(pl, &fc, NULL);
-  }
-  if (r < 0) fprintf(stderr, "pipe: cannot set up output: %s\n", pipe_strerror(r));
-  return r;
 }
 
 /* ---- the run ------------------------------------------------------------- */
@@ -150,8 +128,23 @@ static void print_error(const pipe_error_t* e, const cli_common_t* c) {
     fprintf(stderr, "pipe: %s: %s\n", e->stage[0] ? e->stage : "error", e->msg);
 }
 
-int cli_run(uv_loop_t* loop, pipe_pipeline_t* pl, const cli_common_t* c,
-            pipe_stage_t* src) {
+/* Prints every hash stage's digest in coreutils' --tag format, naming the
+ * output: `SHA256 (out.json.gz) = 5e88...`. */
+static void print_checksums(pipe_pipeline_t* pl, const cli_common_t* c) {
+  pipe_stage_t* s;
+  const char* name = (c->output && strcmp(c->output, "-") != 0) ? c->output : "-";
+  for (s = pipe_pipeline_first(pl); s != NULL; s = s->next) {
+    char tag[16];
+    size_t i;
+    if (strcmp(s->name, "hash") != 0 || pipe_hash_hex(s) == NULL) continue;
+    snprintf(tag, sizeof(tag), "%s", pipe_hash_algo_name(pipe_hash_algo(s)));
+    for (i = 0; tag[i]; i++) tag[i] = (char)toupper((unsigned char)tag[i]);
+    fprintf(stderr, "%s (%s) = %s\n", tag, name, pipe_hash_hex(s));
+  }
+}
+
+int cli_run(uv_loop_t* loop, pipe_pipeline_t* pl, const cli_common_t* c) {
+  pipe_stage_t* src = pipe_pipeline_first(pl);
   run_t r;
   int rc;
   memset(&r, 0, sizeof(r));
@@ -184,6 +177,7 @@ int cli_run(uv_loop_t* loop, pipe_pipeline_t* pl, const cli_common_t* c,
   if (r.progress) uv_timer_start(&r.timer, timer_cb, 250, 250);
   uv_run(loop, UV_RUN_DEFAULT);
   if (r.status != 0) print_error(pipe_pipeline_error(pl), c);
+  else print_checksums(pl, c);
   pipe_pipeline_free(pl);
   return cli_exit_code(r.status);
 }

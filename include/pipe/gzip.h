@@ -1,7 +1,23 @@
-/* pipe — gzip compression and decompression stages. */
+/* pipe — gzip compression and decompression stages.
+ *
+ * Compression (pipe_gzip_new) cuts its input into blocks of `block_size`
+ * bytes and compresses each on the libuv thread pool into a complete gzip
+ * member; the members are written in input order. A file of several
+ * members is standard gzip (RFC 1952 2.2): gzip -d, pigz -d, zcat, Python's
+ * gzip module and this library's gunzip all read it as one stream.
+ *
+ * Thread pool requirement: libuv's pool is global to the process and fixed
+ * at its first use (UV_THREADPOOL_SIZE, default 4). Compression keeps up to
+ * `threads` jobs on it, and file reads/writes (uv_fs_*) queue behind them,
+ * so the pool needs at least threads + 1 threads, better threads + 2: a
+ * program that sets `threads` must set UV_THREADPOOL_SIZE=threads+2 in its
+ * environment before the loop first uses the pool (the CLI does). With
+ * threads == 0 the stage picks min(CPUs, UV_THREADPOOL_SIZE - 1) itself.
+ */
 #ifndef PIPE_GZIP_H
 #define PIPE_GZIP_H
 
+#include <stddef.h>
 #include <stdint.h>
 
 #include "pipe/stage.h"
@@ -14,21 +30,49 @@ extern "C" {
 typedef struct pipe_gzip_config_s {
   int level;       /* 1..9 as gzip's -1..-9; 0 means 6 */
   int threads;     /* compression jobs in flight on the libuv thread pool;
-                      0 means the number of CPUs */
-  size_t block_size; /* input bytes per independently compressed block;
-                        0 means the default (see gzip.c) */
+                      0 means min(CPUs, UV_THREADPOOL_SIZE - 1); at most
+                      1024 */
+  size_t block_size; /* input bytes per independently compressed block
+                        (= per gzip member); 0 means the default,
+                        PIPE_GZIP_DEFAULT_BLOCK; else 1 KiB .. 64 MiB */
 } pipe_gzip_config_t;
 
+/** Default block size: 1 MiB (chosen by measurement, see src/stages/gzip.c).
+ *  Memory of the stage is about (threads + 1) x 2 x block_size. */
+#define PIPE_GZIP_DEFAULT_BLOCK ((size_t)1 << 20)
+
 /** Standard gzip (RFC 1952) out, compressed on the libuv thread pool,
- *  several blocks in flight, output in order, memory bounded. cfg may be
- *  NULL. Returns 0 or < 0 (PIPE_EINVAL for a bad level). */
+ *  several blocks in flight, output in order, memory bounded. Empty input
+ *  gives the 20-byte empty member `gzip < /dev/null` writes. cfg may be
+ *  NULL. Returns 0 and *out (out may be NULL), or < 0: PIPE_EINVAL for a
+ *  bad level, thread count or block size, PIPE_ENOMEM. Loop thread only. */
 int pipe_gzip_new(pipe_pipeline_t* pl, const pipe_gzip_config_t* cfg,
                   pipe_stage_t** out);
 
+/** What a gzip stage did and held, for tests, metrics and tuning. */
+typedef struct pipe_gzip_stats_s {
+  unsigned threads;         /* jobs in flight at most (config in force) */
+  unsigned slots;           /* job slots: threads + 1 */
+  size_t block_size;        /* in force */
+  uint64_t blocks;          /* members written */
+  unsigned max_inflight;    /* most jobs on the thread pool at once */
+  size_t out_pool_limit;    /* compressed-block buffers, at most out */
+  size_t out_pool_peak;     /* most of them out at once */
+  size_t out_buf_size;      /* bytes each (the compress bound of a block) */
+} pipe_gzip_stats_t;
+
+/** Statistics of a stage made by pipe_gzip_new(). Readable until the
+ *  pipeline is freed. Loop thread only. */
+pipe_gzip_stats_t pipe_gzip_stats(const pipe_stage_t* s);
+
 /** gzip in (one or more members), the original bytes out. CRC-32 and length
  *  of every member are checked; truncated, corrupt input or trailing bytes
- *  that are not a gzip member fail the run with PIPE_EGZIP / PIPE_ETRUNC and
- *  the byte offset in the compressed input. */
+ *  that are not a gzip member (zero padding included) fail the run with
+ *  PIPE_EGZIP / PIPE_ETRUNC and the byte offset in the compressed input
+ *  (pipe_error_t.offset). Empty input is an error too (PIPE_EGZIP), as
+ *  for gzip -d. Decompresses on the loop thread (a synchronous transform:
+ *  inflate runs at hundreds of MB/s and one call handles one buffer).
+ *  Returns 0 and *out (out may be NULL), or PIPE_ENOMEM. */
 int pipe_gunzip_new(pipe_pipeline_t* pl, pipe_stage_t** out);
 
 #ifdef __cplusplus

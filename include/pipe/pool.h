@@ -63,7 +63,8 @@ pipe_buf_t* pipe_pool_acquire(pipe_pool_t* p);
  *  the pool, from inside the pipe_buf_unref() that returned it. The callback
  *  must not re-enter the code that dropped the buffer: schedule work (start
  *  an uv_fs_read, pipe_stage_defer...) rather than doing it there. Waiters
- *  are woken in FIFO order, one per returned chunk. Returns 0, or PIPE_EBUSY
+ *  are all woken, in FIFO order, when a chunk returns (each retries its
+ *  acquire; the losers wait again). Returns 0, or PIPE_EBUSY
  *  if w is already queued. */
 int pipe_pool_wait(pipe_pool_t* p, pipe_pool_waiter_t* w, pipe_pool_cb cb);
 

@@ -35,6 +35,10 @@
 
 #include "codec/csv_scan.h"
 
+#ifdef __SSE2__
+#include <emmintrin.h> /* x86-64 baseline: no run-time check needed */
+#endif
+
 #define BATCH 16384            /* input bytes scanned per fast-path batch */
 #define NBLK (BATCH / 64)
 #define INFER_MAX 64           /* longer unquoted fields are strings */
@@ -249,30 +253,49 @@ static int is_json_number(const uint8_t* s, size_t n) {
   return i == n;
 }
 
-/* With infer: is this unquoted field written bare (number, bool, null)? */
-static inline int infer_bare(const uint8_t* s, size_t n) {
+
+/* With infer: is this unquoted field written bare (number, bool, null)?
+ * over16: 16 bytes are readable at s. The early exits depend on the column
+ * more than on the record (a column of words, of dates, of integers), so
+ * they predict well; measured faster than a branch-free classifier. */
+#if defined(__GNUC__)
+__attribute__((always_inline))
+#endif
+static inline int infer_bare(const uint8_t* s, size_t n, int over16) {
   if (n == 0) return 1;
-  if (n <= 8) {
-    /* Quick exits for the usual shapes, 8 bytes at a time: all digits, or
-     * digits with one '.' inside; everything else takes the full grammar. */
-    uint64_t w = 0, t, nd;
-    memcpy(&w, s, n);
-    /* byte - '0' < 10 for digits: set high bit of each non-digit byte */
-    t = w ^ 0x3030303030303030ULL; /* digits -> 0..9 */
-    nd = (((t & 0x7F7F7F7F7F7F7F7FULL) + 0x7676767676767676ULL) | t) &
-         0x8080808080808080ULL; /* 7-bit add: no carry between bytes */
-    nd &= n == 8 ? ~0ULL : ((1ULL << (8 * n)) - 1);
-    if (nd == 0) return s[0] != '0' || n == 1; /* plain integer */
-    if ((nd & (nd - 1)) == 0) {
-      size_t k = (size_t)__builtin_ctzll(nd) >> 3;
-      if (s[k] == '.' && k > 0 && k + 1 < n) return s[0] != '0' || k == 1;
-      if (s[k] != '-' && s[k] != 'e' && s[k] != 'E') return 0;
+  if (s[0] == 't') return n == 4 && memcmp(s, "true", 4) == 0;
+  if (s[0] == 'f') return n == 5 && memcmp(s, "false", 5) == 0;
+  if ((unsigned)(s[0] - '0') > 9 && s[0] != '-') return 0; /* words */
+#ifdef __SSE2__
+  if (n <= 16 && over16) {
+    /* One mask of the non-digit bytes decides the usual shapes: integers
+     * and plain decimals are accepted, anything whose first non-digit is not
+     * '.', 'e' or 'E' (dates, times, codes) is rejected; exponents and the
+     * rest take the full grammar. digit <=> max(x - '0', 9) == 9. */
+    const __m128i x = _mm_loadu_si128((const __m128i*)s);
+    const __m128i nine = _mm_set1_epi8(9);
+    const __m128i d = _mm_sub_epi8(x, _mm_set1_epi8('0'));
+    const unsigned neg = s[0] == '-';
+    unsigned nd = ~(unsigned)_mm_movemask_epi8(
+                      _mm_cmpeq_epi8(_mm_max_epu8(d, nine), nine)) &
+                  ((1u << n) - 1) & ~neg;
+    unsigned k;
+    if (nd == 0) return n > neg && (s[neg] != '0' || n == neg + 1);
+    k = (unsigned)__builtin_ctz(nd);
+    if (k == neg) return 0; /* no digit before it */
+    if (s[k] == '.') {
+      nd &= nd - 1;
+      if (k + 1 >= n || (nd & (1u << (k + 1)))) return 0; /* "1." "1.e" */
+      if (s[neg] == '0' && k != neg + 1) return 0;         /* "01.5" */
+      if (nd == 0) return 1;                               /* decimal */
+    } else if (s[k] != 'e' && s[k] != 'E') {
+      return 0; /* "2024-01-05", "12ab" */
     }
   }
-  if (n == 4 && memcmp(s, "true", 4) == 0) return 1;
-  if (n == 5 && memcmp(s, "false", 5) == 0) return 1;
-  if ((s[0] >= '0' && s[0] <= '9') || s[0] == '-') return is_json_number(s, n);
-  return 0;
+#else
+  (void)over16;
+#endif
+  return is_json_number(s, n);
 }
 
 /* ---- keys ------------------------------------------------------------ */
@@ -559,7 +582,7 @@ static int put_byte(pipe_csvj_t* cj, uint8_t c, uint64_t off) {
   }
 }
 
-static int field_end(pipe_csvj_t* cj, int quoted) {
+static int field_end(pipe_csvj_t* cj) {
   if (cj->u8need) return utf8_fail(cj, cj->u8off);
   switch (cj->sink) {
     case SINK_OUT:
@@ -569,7 +592,7 @@ static int field_end(pipe_csvj_t* cj, int quoted) {
       push_begin(cj, 0);
       if (cj->flen == 0) {
         seg_push(cj, "null", 4);
-      } else if (infer_bare(cj->fbuf, cj->flen)) {
+      } else if (infer_bare(cj->fbuf, cj->flen, 1)) { /* fbuf: 64 bytes */
         memcpy(cj->pbuf, cj->fbuf, cj->flen);
         seg_push(cj, cj->pbuf, cj->flen);
       } else {
@@ -583,7 +606,6 @@ static int field_end(pipe_csvj_t* cj, int quoted) {
     default:
       break;
   }
-  (void)quoted;
   cj->col++;
   return 0;
 }
@@ -686,10 +708,10 @@ static int slow_run(pipe_csvj_t* cj, const uint8_t* p, size_t n, uint64_t base,
         break;
       case ST_UNQ:
         if (c == delim) {
-          r = field_end(cj, 0);
+          r = field_end(cj);
           cj->st = ST_FSTART;
         } else if (c == '\n') {
-          r = field_end(cj, 0);
+          r = field_end(cj);
           cj->line++;
           if (r == 0) r = record_end(cj, aoff);
           cj->st = ST_FSTART;
@@ -702,7 +724,7 @@ static int slow_run(pipe_csvj_t* cj, const uint8_t* p, size_t n, uint64_t base,
         break;
       case ST_UNQ_CR:
         if (c == '\n') {
-          r = field_end(cj, 0);
+          r = field_end(cj);
           cj->line++;
           if (r == 0) r = record_end(cj, aoff);
           cj->st = ST_FSTART;
@@ -726,10 +748,10 @@ static int slow_run(pipe_csvj_t* cj, const uint8_t* p, size_t n, uint64_t base,
           r = put_byte(cj, '"', aoff);
           cj->st = ST_QUO;
         } else if (c == delim) {
-          r = field_end(cj, 1);
+          r = field_end(cj);
           cj->st = ST_FSTART;
         } else if (c == '\n') {
-          r = field_end(cj, 1);
+          r = field_end(cj);
           cj->line++;
           if (r == 0) r = record_end(cj, aoff);
           cj->st = ST_FSTART;
@@ -742,7 +764,7 @@ static int slow_run(pipe_csvj_t* cj, const uint8_t* p, size_t n, uint64_t base,
         break;
       case ST_AFTER_CR:
         if (c == '\n') {
-          r = field_end(cj, 1);
+          r = field_end(cj);
           cj->line++;
           if (r == 0) r = record_end(cj, aoff);
           cj->st = ST_FSTART;
@@ -864,12 +886,17 @@ static int fast_batch(pipe_csvj_t* cj, const uint8_t* in, size_t len,
   uint64_t col = cj->col, line = cj->line, records = cj->records;
   uint64_t rec_line = cj->rec_line;
   const uint64_t nexp = cj->nexp;
-  size_t nkeys = cj->nkeys;
+  /* Locals, not cj->...: every output store could alias them otherwise. */
+  const uint8_t* kbuf = cj->kbuf;
+  const size_t* koff = cj->koff;
+  const size_t* klen = cj->klen;
   const int infer = cj->o.infer, array = cj->o.array, ragged = cj->o.ragged;
   uint64_t* const S = cj->S;
   uint64_t* const E = cj->E;
   uint64_t* const H = cj->H;
 
+  /* Below lim a column has its key and is within the expected count. */
+  uint64_t lim = (!ragged && nexp && nexp < cj->nkeys) ? nexp : cj->nkeys;
   if (n > BATCH) {
     n = BATCH;
     at_end = 0;
@@ -907,7 +934,17 @@ static int fast_batch(pipe_csvj_t* cj, const uint8_t* in, size_t len,
         fs = e + 1;
         continue;
       }
-      if (!ragged && nexp && col >= nexp) goto defer; /* too many fields */
+      if (col >= lim) { /* rare: too many fields, or a column without key */
+        if (!ragged && nexp && col >= nexp) goto defer;
+        if (key_ensure(cj, col) < 0) {
+          ret = FAST_ERR;
+          goto commit;
+        }
+        kbuf = cj->kbuf;
+        koff = cj->koff;
+        klen = cj->klen;
+        lim = (!ragged && nexp && nexp < cj->nkeys) ? nexp : cj->nkeys;
+      }
       quoted = p[fs] == '"';
       if (quoted) {
         cs = fs + 1;
@@ -928,16 +965,9 @@ static int fast_batch(pipe_csvj_t* cj, const uint8_t* in, size_t len,
       if (hi && !utf8_valid(p + cs, ce - cs)) goto defer;
       vl = ce - cs;
       if (infer && !quoted && !dirty && !hi && vl <= INFER_MAX)
-        bare = infer_bare(p + cs, vl);
-      if (col >= nkeys) {
-        if (key_ensure(cj, col) < 0) {
-          ret = FAST_ERR;
-          goto commit;
-        }
-        nkeys = cj->nkeys;
-      }
-      kp = cj->kbuf + cj->koff[col];
-      kl = cj->klen[col];
+        bare = infer_bare(p + cs, vl, cs + 16 <= avail);
+      kp = kbuf + koff[col];
+      kl = klen[col];
       if ((size_t)(oend - op) <
           kl + 8 + (dirty ? 6 * vl : vl) + OUT_SLACK) {
         if (progressed || fs > 0) {
@@ -953,27 +983,29 @@ static int fast_batch(pipe_csvj_t* cj, const uint8_t* in, size_t len,
       copy_val(op, kp, kl, 1);
       if (col == 0) *op = '{';
       op += kl;
-      if (bare) {
-        if (vl == 0) {
+      if (!dirty) {
+        /* Plain copy, quoted unless bare; branch-free on bare because the
+         * value kind changes from column to column. */
+        const size_t q = !bare;
+        if (bare && vl == 0) {
           memcpy(op, "null", 4);
           op += 4;
         } else {
+          *op = '"';
+          op += q;
           copy_val(op, p + cs, vl, cs + 32 <= avail);
           op += vl;
+          *op = '"';
+          op += q;
         }
       } else {
         *op++ = '"';
-        if (!dirty) {
-          copy_val(op, p + cs, vl, cs + 32 <= avail);
-          op += vl;
-        } else {
-          op = esc_fast(op, p, E, cs, ce, quoted, &nl);
-          if (op == NULL) {
-            op = of;
-            goto defer;
-          }
-          line += nl;
+        op = esc_fast(op, p, E, cs, ce, quoted, &nl);
+        if (op == NULL) {
+          op = of;
+          goto defer;
         }
+        line += nl;
         *op++ = '"';
       }
       col++;
@@ -1168,7 +1200,7 @@ int pipe__csvj_finish(pipe_csvj_t* cj, uint8_t* out, size_t cap,
           if (cj->col == 0) break;
           /* "a,b," at EOF: one more, empty field */
           r = field_start(cj, 0);
-          if (r == 0) r = field_end(cj, 0);
+          if (r == 0) r = field_end(cj);
           if (r == 0) r = record_end(cj, eof);
           break;
         case ST_FSTART_CR: /* a CR right before EOF ends the line */
@@ -1181,7 +1213,7 @@ int pipe__csvj_finish(pipe_csvj_t* cj, uint8_t* out, size_t cap,
                    (unsigned long long)cj->q_col);
           break;
         default: /* UNQ, UNQ_CR (CR dropped), QUO_Q, AFTER_CR */
-          r = field_end(cj, cj->st != ST_UNQ && cj->st != ST_UNQ_CR);
+          r = field_end(cj);
           if (r == 0) r = record_end(cj, eof);
           break;
       }

@@ -35,7 +35,8 @@ typedef void (*pipe_csv_scan_fn)(const uint8_t* p, size_t nblk, uint8_t delim,
                                  uint64_t* carry, uint64_t* S, uint64_t* E,
                                  uint64_t* H);
 
-/** Best level this build can run on this CPU. */
+/** Default level for this build and CPU: AVX2 where it runs, else SSE2
+ *  (x86-64), else scalar. */
 int pipe__csv_scan_best(void);
 /** The scanner for a level, or NULL when this build/CPU cannot run it. Used by
  *  tests to force each path (the converter keeps the choice per instance, so

@@ -33,6 +33,7 @@ struct pipe_pipeline_s {
   int status;               /* final status: first error or 0 */
   int teardown_queued;
   int destroying;           /* inside the destroy() loop: not done yet */
+  int free_on_close;        /* freed, never ran: free instead of done_cb */
   unsigned holds;           /* sum of stage holds */
   pipe_error_t err;
   pipe_pipeline_cb done;
@@ -152,7 +153,7 @@ static void pl_idle_cb(uv_idle_t* h) {
     pipe_stage_t* next = s->defer_next;
     s->queued = 0;
     s->defer_next = NULL;
-    if (pl->state == PL_RUNNING) pl_run_one(s);
+    if (pl->state == PL_RUNNING && !pl->teardown_queued) pl_run_one(s);
     s = next;
   }
   if (pl->teardown_queued) {
@@ -287,8 +288,14 @@ int pipe_stage_stopping(const pipe_stage_t* s) {
          s->destroyed;
 }
 
+static void pl_free_now(pipe_pipeline_t* pl);
+
 static void pl_idle_close_cb(uv_handle_t* h) {
   pipe_pipeline_t* pl = h->data;
+  if (pl->free_on_close) {
+    pl_free_now(pl);
+    return;
+  }
   pl->state = PL_DONE;
   if (pl->done != NULL) pl->done(pl, pl->status); /* may free pl */
 }
@@ -383,21 +390,24 @@ static void pl_free_now(pipe_pipeline_t* pl) {
   free(pl);
 }
 
-static void pl_free_after_close(uv_handle_t* h) { pl_free_now(h->data); }
-
 void pipe_pipeline_free(pipe_pipeline_t* pl) {
   pipe_stage_t* s;
   if (pl == NULL) return;
   if (pl->state == PL_NEW) {
     /* Never ran: destroy each stage (status canceled) so constructors'
-     * resources go, then close the idle handle before freeing. */
+     * resources go; like a finished run, the memory goes once the stages'
+     * async work (handles closing) has released its holds and the idle
+     * handle has closed. */
     pl->state = PL_TEARING;
+    pl->status = PIPE_ECANCELED;
+    pl->free_on_close = 1;
+    pl->destroying = 1;
     for (s = pl->first; s != NULL; s = s->next) {
       s->destroyed = 1;
       if (s->ops->destroy != NULL) s->ops->destroy(s, PIPE_ECANCELED);
     }
-    pl->state = PL_CLOSING;
-    uv_close((uv_handle_t*)&pl->idle, pl_free_after_close);
+    pl->destroying = 0;
+    pl_maybe_done(pl);
     return;
   }
   pl_free_now(pl);

@@ -47,8 +47,10 @@ static void pool_release_cache(pipe_pool_t* p) {
 }
 
 void pipe_pool_free(pipe_pool_t* p) {
+  pipe_pool_waiter_t* w;
   if (p == NULL) return;
   pool_release_cache(p);
+  for (w = p->wait_head; w != NULL; w = w->next) w->queued = 0;
   p->wait_head = p->wait_tail = NULL;
   if (p->out > 0) {
     p->dying = 1; /* the last pipe_buf_unref() frees it */
@@ -155,13 +157,18 @@ void pipe_buf_unref(pipe_buf_t* b) {
   }
   b->next = p->free;
   p->free = b;
-  /* Wake one waiter per returned chunk; it runs here, inside the unref. */
+  /* Wake every waiter: each one only schedules a retry, and one that no
+   * longer wants a chunk must not strand the others (waking just one would
+   * lose the wake-up if that one does not acquire). Pools have a handful of
+   * waiters at most, so the herd is small. The queue is detached first: a
+   * callback may queue its waiter again. */
   w = p->wait_head;
-  if (w != NULL) {
-    p->wait_head = w->next;
-    if (p->wait_head == NULL) p->wait_tail = NULL;
+  p->wait_head = p->wait_tail = NULL;
+  while (w != NULL) {
+    pipe_pool_waiter_t* next = w->next;
     w->queued = 0;
     w->next = NULL;
     w->cb(w);
+    w = next;
   }
 }

@@ -19,6 +19,11 @@
  * they are quick metadata operations done once per run; the fsyncs, which
  * can take long, go to the thread pool.
  *
+ * A target that exists and is not a regular file (/dev/null, a FIFO, a
+ * terminal) has no contents to protect and cannot be replaced by rename —
+ * doing so as root would swap /dev/null for a plain file — so it is opened
+ * and written in place, with no temp file and no fsync.
+ *
  * Teardown: destroy() with the file not committed closes and unlinks the
  * temp file, but only once no request (write or fsync) is in flight, since
  * the kernel could hand the same fd number to someone else meanwhile.
@@ -50,6 +55,7 @@ typedef struct file_sink_s {
   int dirfd;
   int phase;
   int committed; /* renamed over the target: nothing to undo */
+  int direct;    /* target is a device or FIFO: written in place */
   int destroyed;
   int cleaned;
   int fs_busy;
@@ -148,6 +154,13 @@ static void commit(file_sink_t* fs) {
   if (pipe_stage_stopping(s)) return;
   fd = fs->fd;
   fs->fd = -1;
+  if (fs->direct) {
+    close(fd);
+    fs->committed = 1;
+    fs->phase = PH_DONE;
+    pipe_stage_end(s);
+    return;
+  }
   /* close() can report a deferred write error (NFS, quotas): check it. */
   if (close(fd) != 0) {
     int err = -errno;
@@ -208,7 +221,7 @@ static void sink_writer_done(pipe_fd_writer_t* w, int status) {
                     uv_strerror(status));
     return;
   }
-  if (fs->fsync)
+  if (fs->fsync && !fs->direct)
     start_fsync(fs, fs->fd, PH_FSYNC_FILE);
   else
     commit(fs);
@@ -233,6 +246,18 @@ static int file_sink_start(pipe_stage_t* s) {
     return PIPE_EISDIR;
   }
   if (err < 0) return err;
+  if (stat(fs->path, &st) == 0 && !S_ISREG(st.st_mode)) {
+    fs->fd = open(fs->path, O_WRONLY | O_CLOEXEC);
+    if (fs->fd < 0) {
+      err = -errno;
+      pipe_stage_fail(s, err, "cannot open %s: %s", fs->path, uv_strerror(err));
+      return err;
+    }
+    fs->direct = 1; /* position -1: a FIFO cannot pwrite */
+    pipe__fd_writer_init_fs(&fs->writer, s, fs->fd, -1, sink_writer_done);
+    fs->phase = PH_WRITING;
+    return 0;
+  }
   err = create_temp(fs, base);
   if (err == UV_ENOENT || err == UV_ENOTDIR) {
     pipe_stage_fail(s, err, "cannot create %s: directory %s does not exist",

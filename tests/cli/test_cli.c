@@ -207,3 +207,17 @@ Test(cli, library_hello_world_from_readme_converts_a_file) {
   cr_assert_str_eq(r.out, "{\"a\":\"1\",\"b\":\"2\"}\n");
   cli_result_free(&r);
 }
+
+Test(cli, output_to_a_device_or_fifo_is_written_in_place) {
+  /* /dev/null must stay a device (no temp file + rename in /dev), and a
+   * FIFO is written to, not replaced. */
+  cli_result_t r = RUN(
+      "d=$(mktemp -d); mkfifo $d/fifo; (cat $d/fifo > $d/got &) ; "
+      "\"$PIPE\" csv2json -o /dev/null && test -c /dev/null && "
+      "printf 'a\\n1\\n' | \"$PIPE\" csv2json -o $d/fifo && sleep 0.2 && "
+      "test -p $d/fifo && cat $d/got; rm -rf $d",
+      "a\n1\n");
+  cr_assert_eq(r.status, 0, "%s", r.err);
+  cr_assert_str_eq(r.out, "{\"a\":\"1\"}\n");
+  cli_result_free(&r);
+}

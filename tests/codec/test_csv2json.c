@@ -538,9 +538,9 @@ Test(csv2json, output_cap_of_256_always_progresses) {
   char in[2048], *p = in;
   int i;
   for (i = 0; i < 300; i++) *p++ = 'k';
-  p += sprintf(p, ",b\n\"");
+  p += snprintf(p, 8, ",b\n\"");
   for (i = 0; i < 400; i++) *p++ = '\t';
-  p += sprintf(p, "\",1\n");
+  p += snprintf(p, 8, "\",1\n");
   *p = 0;
   {
     csvj_result_t r;

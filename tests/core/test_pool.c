@@ -86,7 +86,8 @@ static void on_wake(pipe_pool_waiter_t* w) {
   x->log[(*x->nlog)++] = x->id;
 }
 
-Test(pool, waiters_are_woken_fifo_one_per_returned_buffer) {
+Test(pool, every_waiter_is_woken_in_fifo_order_when_a_buffer_returns) {
+  /* All waiters retry: one that does not acquire cannot strand the rest. */
   pipe_pool_t* p = new_pool(64, 2);
   pipe_buf_t* a = pipe_pool_acquire(p);
   pipe_buf_t* b = pipe_pool_acquire(p);
@@ -102,20 +103,29 @@ Test(pool, waiters_are_woken_fifo_one_per_returned_buffer) {
   cr_assert_eq(pipe_pool_wait(p, &w[0].w, on_wake), PIPE_EBUSY,
                "a waiter is queued at most once");
   pipe_buf_unref(a);
-  cr_assert_eq(nlog, 1, "one release wakes one waiter");
+  cr_assert_eq(nlog, 3, "one release wakes every waiter");
   cr_assert_eq(log[0], 1);
-  pipe_buf_unref(b);
-  cr_assert_eq(nlog, 2);
   cr_assert_eq(log[1], 2);
-  cr_assert(w[2].w.queued, "the third still waits");
-  /* Re-acquire and release: the third is woken now. */
-  a = pipe_pool_acquire(p);
-  cr_assert_not_null(a);
-  pipe_buf_unref(a);
-  cr_assert_eq(nlog, 3);
   cr_assert_eq(log[2], 3);
-  cr_assert_not(w[0].w.queued);
+  for (i = 0; i < 3; i++) cr_assert_not(w[i].w.queued, "one-shot");
+  /* A waiter that queues again is woken by the next release only. */
+  cr_assert_eq(pipe_pool_wait(p, &w[1].w, on_wake), 0);
+  pipe_buf_unref(b);
+  cr_assert_eq(nlog, 4);
+  cr_assert_eq(log[3], 2);
   pipe_pool_free(p);
+}
+
+Test(pool, free_with_waiters_leaves_them_unqueued) {
+  pipe_pool_t* p = new_pool(64, 1);
+  pipe_buf_t* a = pipe_pool_acquire(p);
+  int log[2], nlog = 0;
+  waiter_t w = {.id = 1, .log = log, .nlog = &nlog};
+  cr_assert_eq(pipe_pool_wait(p, &w.w, on_wake), 0);
+  pipe_pool_free(p); /* lingers: a is out */
+  cr_assert_not(w.w.queued);
+  pipe_buf_unref(a); /* frees the pool; must not wake anyone */
+  cr_assert_eq(nlog, 0);
 }
 
 Test(pool, cancel_removes_a_waiter_and_is_idempotent) {

@@ -1,0 +1,346 @@
+/* The commands' table and the runner shared by one-stage commands:
+ *
+ *   pipe NAME [FILE|-] [-o OUT|-] [--checksum ALG] [--progress] [options]
+ *
+ * getopt recognizes the stage's options only to tell them from the input
+ * path; their meaning and validation belong to the library's stage parser
+ * (pipe_spec_add_stage), so `pipe csv2json -d ';'` and
+ * `pipe run 'x | csv2json -d ";" | y'` accept exactly the same words. */
+#include <stdlib.h>
+#include <string.h>
+
+#include "cli.h"
+#include "pipe/spec.h"
+
+enum { OPT_CHECKSUM = 256, OPT_PROGRESS, OPT_NO_PROGRESS, OPT_STAGE = 512 };
+
+#define COMMON_HELP                                                          \
+  "  -o, --output OUT     write OUT instead of standard output (written to a\n" \
+  "                       temporary file, renamed into place when complete)\n" \
+  "      --checksum ALG   print the sha256, md5 or crc32c of the output on\n" \
+  "                       stderr at the end (`SHA256 (OUT) = hex`)\n"         \
+  "      --progress       progress bar on stderr (default: when stderr is a\n" \
+  "      --no-progress    terminal and the input is a file)\n"               \
+  "  -h, --help           this help\n"
+
+static const struct option csv2json_opts[] = {
+    {"delimiter", required_argument, NULL, 'd'},
+    {"no-header", no_argument, NULL, OPT_STAGE + 1},
+    {"infer", no_argument, NULL, OPT_STAGE + 2},
+    {"array", no_argument, NULL, OPT_STAGE + 3},
+    {"ragged", no_argument, NULL, OPT_STAGE + 4},
+    {NULL, 0, NULL, 0}};
+
+static const struct option gzip_opts[] = {
+    {"level", required_argument, NULL, OPT_STAGE + 1},
+    {"threads", required_argument, NULL, OPT_STAGE + 2},
+    {NULL, 0, NULL, 0}};
+
+static const struct option no_opts[] = {{NULL, 0, NULL, 0}};
+
+const cli_command_t cli_commands[] = {
+    {"csv2json", "convert CSV to NDJSON or a JSON array",
+     "Converts CSV (RFC 4180 and real-world: quotes, \"\" escapes, newlines in\n"
+     "quotes, LF or CRLF, BOM, blank lines) to JSON, streaming, in bounded\n"
+     "memory. An OUT ending in .gz is gzip-compressed.\n\n"
+     "options:\n" COMMON_HELP
+     "  -d, --delimiter C    field delimiter: one byte, or '\\t' / 'tab' "
+     "(default ',')\n"
+     "      --no-header      the first row is data; keys are \"1\",\"2\",...\n"
+     "      --infer          unquoted numbers, true/false and empty fields "
+     "become\n"
+     "                       JSON numbers, booleans and null (default: all "
+     "strings)\n"
+     "      --array          one JSON array instead of NDJSON (one object per "
+     "line)\n"
+     "      --ragged         accept rows with fewer fields (keys omitted) or "
+     "more\n"
+     "                       (extra fields under keys _N, N = column number)\n\n"
+     "Errors name the line and column (pipe: FILE:LINE:COL: message) and exit "
+     "1.\n",
+     csv2json_opts, "d:", cli_stage_command},
+    {"gzip", "compress to gzip, in parallel",
+     "Compresses to standard gzip (RFC 1952) on all cores: blocks are\n"
+     "compressed in parallel and written in order as gzip members; gzip,\n"
+     "pigz, zlib, Python, Node, Go and Java read it back.\n\n"
+     "options:\n" COMMON_HELP
+     "  -1 .. -9             compression level, as gzip's (default 6)\n"
+     "      --level N        the same\n"
+     "      --threads N      compression jobs in parallel (default: CPUs)\n",
+     gzip_opts, "123456789", cli_stage_command},
+    {"gunzip", "decompress gzip (one or more members)",
+     "Decompresses gzip (one or more members). CRC and length are checked;\n"
+     "truncated or corrupt input, or trailing bytes that are not gzip, is an\n"
+     "error naming the byte offset (exit 1), never a silent short output.\n\n"
+     "options:\n" COMMON_HELP,
+     no_opts, "", cli_stage_command},
+    {"run", "run a pipeline from a one-line spec",
+     "usage: pipe run [--checksum ALG] [--progress] 'SOURCE | STAGE... | SINK'\n\n"
+     "SOURCE and SINK are a path or '-' (stdin/stdout). Stages and options:\n"
+     "  csv2json [-d C] [--no-header] [--infer] [--array] [--ragged]\n"
+     "  gzip [-1..-9] [--threads N]\n"
+     "  gunzip\n"
+     "  hash [sha256|md5|crc32c]      (digest printed on stderr at the end)\n\n"
+     "example: pipe run 'big.csv | csv2json --infer | gzip -9 | out.json.gz'\n"
+     "A mistake in the spec is shown with a caret under the offending word.\n",
+     no_opts, "", cli_run_command},
+};
+const size_t cli_ncommands = sizeof(cli_commands) / sizeof(cli_commands[0]);
+
+/* argv words for the stage parser, built while getopt walks argv. */
+typedef struct words_s {
+  char* v[64];
+  char own[64][64]; /* storage for words we compose ("--level", "-6") */
+  int n;
+} words_t;
+
+static int words_add(words_t* w, const char* prefix, const char* word) {
+  if (w->n >= 63) return -1;
+  if (prefix != NULL) {
+    snprintf(w->own[w->n], sizeof(w->own[0]), "%s%s", prefix, word);
+    w->v[w->n] = w->own[w->n];
+  } else {
+    w->v[w->n] = (char*)word;
+  }
+  w->n++;
+  w->v[w->n] = NULL;
+  return 0;
+}
+
+static const struct option* find_opt(const struct option* o, int val) {
+  for (; o->name != NULL; o++)
+    if (o->val == val) return o;
+  return NULL;
+}
+
+int cli_stage_command(const cli_command_t* cmd, int argc, char** argv) {
+  struct option longopts[32];
+  char shortopts[64];
+  cli_common_t c = {NULL, NULL, NULL, -1};
+  words_t w;
+  uv_loop_t loop;
+  pipe_pipeline_t* pl;
+  pipe_error_t err;
+  size_t n = 0, i;
+  int opt, idx, r;
+  const struct option common[] = {
+      {"output", required_argument, NULL, 'o'},
+      {"checksum", required_argument, NULL, OPT_CHECKSUM},
+      {"progress", no_argument, NULL, OPT_PROGRESS},
+      {"no-progress", no_argument, NULL, OPT_NO_PROGRESS},
+      {"help", no_argument, NULL, 'h'}};
+
+  for (i = 0; i < sizeof(common) / sizeof(common[0]); i++) longopts[n++] = common[i];
+  for (i = 0; cmd->stage_opts[i].name != NULL; i++) longopts[n++] = cmd->stage_opts[i];
+  memset(&longopts[n], 0, sizeof(longopts[0]));
+  snprintf(shortopts, sizeof(shortopts), ":o:h%s", cmd->stage_short);
+
+  memset(&w, 0, sizeof(w));
+  words_add(&w, NULL, cmd->name);
+  optind = 1;
+  opterr = 0;
+  while ((opt = getopt_long(argc, argv, shortopts, longopts, &idx)) != -1) {
+    const struct option* so;
+    switch (opt) {
+      case 'o': c.output = optarg; continue;
+      case OPT_CHECKSUM: c.checksum = optarg; continue;
+      case OPT_PROGRESS: c.progress = 1; continue;
+      case OPT_NO_PROGRESS: c.progress = 0; continue;
+      case 'h':
+        printf("usage: pipe %s [FILE|-] [-o OUT|-] [options]\n\n%s", cmd->name,
+               cmd->usage);
+        return CLI_EXIT_OK;
+      case ':':
+        return cli_usage_error(cmd->name, "option '%s' needs a value",
+                               argv[optind - 1]);
+      case '?':
+        return cli_usage_error(cmd->name, "unknown option '%s'",
+                               argv[optind - 1]);
+      default: break;
+    }
+    if (opt >= '1' && opt <= '9') { /* gzip -1..-9 */
+      char d[2] = {(char)opt, 0};
+      words_add(&w, "-", d);
+      continue;
+    }
+    so = find_opt(cmd->stage_opts, opt);
+    if (so == NULL) return cli_usage_error(cmd->name, "unknown option");
+    words_add(&w, "--", so->name);
+    if (so->has_arg) words_add(&w, NULL, optarg);
+  }
+  if (optind < argc) c.input = argv[optind++];
+  if (optind < argc)
+    return cli_usage_error(cmd->name, "unexpected argument '%s'", argv[optind]);
+
+  memset(&err, 0, sizeof(err));
+  uv_loop_init(&loop);
+  r = pipe_pipeline_new(&loop, NULL, &pl);
+  if (r < 0) return CLI_EXIT_IO;
+  if (c.input == NULL || strcmp(c.input, "-") == 0) {
+    r = pipe_stdin_source_new(pl, NULL);
+  } else {
+    pipe_file_source_config_t fc = {c.input};
+    r = pipe_file_source_new(pl, &fc, NULL);
+  }
+  if (r >= 0) r = pipe_spec_add_stage(pl, w.n, w.v, NULL, &err);
+  if (r == PIPE_EUSAGE) {
+    pipe_pipeline_free(pl);
+    uv_run(&loop, UV_RUN_DEFAULT);
+    uv_loop_close(&loop);
+    return cli_usage_error(cmd->name, "%s", err.msg);
+  }
+  /* `-o x.gz` compresses, as users expect from the extension. */
+  if (r >= 0 && strcmp(cmd->name, "csv2json") == 0 && c.output != NULL) {
+    size_t len = strlen(c.output);
+    if (len > 3 && strcmp(c.output + len - 3, ".gz") == 0)
+      r = pipe_gzip_new(pl, NULL, NULL);
+  }
+  if (r >= 0 && c.checksum != NULL) {
+    pipe_hash_algo_t algo;
+    if (pipe_hash_algo_parse(c.checksum, &algo) < 0) {
+      pipe_pipeline_free(pl);
+      uv_run(&loop, UV_RUN_DEFAULT);
+      uv_loop_close(&loop);
+      return cli_usage_error(cmd->name,
+                             "unknown checksum '%s': use sha256, md5 or crc32c",
+                             c.checksum);
+    }
+    r = pipe_hash_new(pl, algo, NULL);
+  }
+  if (r >= 0) {
+    if (c.output == NULL || strcmp(c.output, "-") == 0) {
+      r = pipe_stdout_sink_new(pl, NULL);
+    } else {
+      pipe_file_sink_config_t fc = {c.output, 1};
+      r = pipe_file_sink_new(pl, &fc, NULL);
+    }
+  }
+  if (r < 0) {
+    fprintf(stderr, "pipe: cannot set up the pipeline: %s\n", pipe_strerror(r));
+    pipe_pipeline_free(pl);
+    uv_run(&loop, UV_RUN_DEFAULT);
+    uv_loop_close(&loop);
+    return CLI_EXIT_IO;
+  }
+  r = cli_run(&loop, pl, &c);
+  uv_loop_close(&loop);
+  return r;
+}
+
+/* spec with " | hash ALGO" inserted before its last top-level '|' (the
+ * one in front of the sink), skipping quoted text as the tokenizer does.
+ * The spec has parsed already, so that '|' exists. malloc'd. */
+static char* with_hash_before_sink(const char* spec, const char* algo) {
+  size_t i, last = 0, len = strlen(spec), n;
+  char quote = 0, *out;
+  for (i = 0; i < len; i++) {
+    char ch = spec[i];
+    if (quote) {
+      if (ch == '\\' && quote == '"' && i + 1 < len) i++;
+      else if (ch == quote) quote = 0;
+    } else if (ch == '\'' || ch == '"') {
+      quote = ch;
+    } else if (ch == '|') {
+      last = i;
+    }
+  }
+  n = len + strlen(algo) + 16;
+  out = malloc(n);
+  if (out == NULL) return NULL;
+  snprintf(out, n, "%.*s| hash %s %s", (int)last, spec, algo, spec + last);
+  return out;
+}
+
+int cli_run_command(const cli_command_t* cmd, int argc, char** argv) {
+  cli_common_t c = {NULL, NULL, NULL, -1};
+  pipe_spec_t* spec;
+  pipe_error_t err;
+  uv_loop_t loop;
+  pipe_pipeline_t* pl;
+  char shown[2048];
+  int r;
+
+  /* By hand, not getopt: the spec itself may start with '-' (stdin). */
+  for (optind = 1; optind < argc; optind++) {
+    const char* a = argv[optind];
+    if (strcmp(a, "--checksum") == 0) {
+      if (++optind >= argc)
+        return cli_usage_error("run", "option '--checksum' needs a value");
+      c.checksum = argv[optind];
+    } else if (strncmp(a, "--checksum=", 11) == 0) {
+      c.checksum = a + 11;
+    } else if (strcmp(a, "--progress") == 0) {
+      c.progress = 1;
+    } else if (strcmp(a, "--no-progress") == 0) {
+      c.progress = 0;
+    } else if (strcmp(a, "-h") == 0 || strcmp(a, "--help") == 0) {
+      printf("%s", cmd->usage);
+      return CLI_EXIT_OK;
+    } else if (strcmp(a, "--") == 0) {
+      optind++;
+      break;
+    } else if (a[0] == '-' && a[1] == '-') {
+      return cli_usage_error("run", "unknown option '%s'", a);
+    } else {
+      break;
+    }
+  }
+  if (optind >= argc)
+    return cli_usage_error("run", "missing the pipeline spec, e.g. "
+                                  "'in.csv | csv2json | out.json'");
+  if (optind + 1 < argc)
+    return cli_usage_error("run", "give the spec as one quoted argument; "
+                                  "unexpected '%s'", argv[optind + 1]);
+  memset(&err, 0, sizeof(err));
+  if (pipe_spec_parse(argv[optind], &spec, &err) < 0) {
+    pipe_spec_format_error(argv[optind], &err, shown, sizeof(shown));
+    fprintf(stderr, "pipe: run: %s\n%s", err.msg, shown);
+    return CLI_EXIT_USAGE;
+  }
+  if (c.checksum != NULL) {
+    /* --checksum hashes what reaches the sink: the same as writing
+     * `| hash ALG` before the sink, so that is what we run. */
+    pipe_hash_algo_t algo;
+    char* text;
+    if (pipe_hash_algo_parse(c.checksum, &algo) < 0) {
+      pipe_spec_free(spec);
+      return cli_usage_error("run", "unknown checksum '%s': use sha256, md5 or crc32c",
+                             c.checksum);
+    }
+    text = with_hash_before_sink(argv[optind], pipe_hash_algo_name(algo));
+    pipe_spec_free(spec);
+    r = text ? pipe_spec_parse(text, &spec, &err) : PIPE_ENOMEM;
+    free(text);
+    if (r < 0) {
+      fprintf(stderr, "pipe: run: %s\n", err.msg[0] ? err.msg : pipe_strerror(r));
+      return CLI_EXIT_USAGE;
+    }
+  }
+  c.input = pipe_spec_source(spec);
+  c.output = pipe_spec_sink(spec);
+  uv_loop_init(&loop);
+  r = pipe_pipeline_new(&loop, NULL, &pl);
+  if (r >= 0) r = pipe_spec_build(spec, pl, &err);
+  if (r < 0) {
+    pipe_pipeline_free(pl);
+    uv_run(&loop, UV_RUN_DEFAULT);
+    uv_loop_close(&loop);
+    if (r == PIPE_EUSAGE) {
+      if (err.has_offset) {
+        pipe_spec_format_error(argv[optind], &err, shown, sizeof(shown));
+        fprintf(stderr, "pipe: run: %s\n%s", err.msg, shown);
+      } else {
+        fprintf(stderr, "pipe: run: %s\n", err.msg);
+      }
+      pipe_spec_free(spec);
+      return CLI_EXIT_USAGE;
+    }
+    fprintf(stderr, "pipe: run: %s\n", err.msg[0] ? err.msg : pipe_strerror(r));
+    pipe_spec_free(spec);
+    return CLI_EXIT_IO;
+  }
+  r = cli_run(&loop, pl, &c);
+  uv_loop_close(&loop);
+  pipe_spec_free(spec);
+  return r;
+}
