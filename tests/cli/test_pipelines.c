@@ -1,5 +1,6 @@
 /* The example programs in pipelines/, built on the public headers only. */
 #include <criterion/criterion.h>
+#include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
 
@@ -36,5 +37,31 @@ Test(pipelines, hello_world_reports_a_missing_input) {
   cli_result_t r = cli_exec(PIPE_BUILD_DIR "/pipelines/hello_csv2json /nonexistent.csv /tmp/x.json", NULL);
   cr_assert_eq(r.status, 1);
   cr_assert(strstr(r.err, "/nonexistent.csv") != NULL, "%s", r.err);
+  cli_result_free(&r);
+}
+
+/* The shell recipes in pipelines/recipes, on a path with blanks and quotes. */
+#define RECIPES "PIPE_BIN=\"$PIPE\"; export PIPE_BIN; R=" PIPE_SOURCE_DIR "/pipelines/recipes; "
+
+Test(pipelines, recipe_csv_to_ndjson_gz_matches_csv2json) {
+  cli_result_t r = cli_exec(RECIPES "d=$(mktemp -d); f=\"$d/a \\\"b\\\" c.csv\"; "
+                            "printf 'x,y\\n1,\"2\"\\n' > \"$f\"; "
+                            "$R/csv-to-ndjson-gz \"$f\" \"$d/o.json.gz\" --infer 2> $d/err && "
+                            "gzip -dc $d/o.json.gz && grep -c '^SHA256 (' $d/err; rm -rf $d",
+                            NULL);
+  cr_assert_eq(r.status, 0, "%s", r.err);
+  cr_assert_str_eq(r.out, "{\"x\":1,\"y\":\"2\"}\n1\n", "%s", r.err);
+  cli_result_free(&r);
+}
+
+Test(pipelines, recipes_gzip_gunzip_and_checksum_round_trip) {
+  cli_result_t r = cli_exec(RECIPES "d=$(mktemp -d); f=\"$d/my file\"; seq 1 100000 > \"$f\"; "
+                            "cp \"$f\" $d/orig; $R/gzip-file \"$f\" 9 && gzip -t \"$f.gz\" && rm \"$f\" && "
+                            "$R/gunzip-file \"$f.gz\" && cmp \"$f\" $d/orig && "
+                            "$R/checksum \"$f\" md5 | sed 's/.*= //'; md5sum < $d/orig | cut -d' ' -f1; rm -rf $d",
+                            NULL);
+  char a[64], b[64];
+  cr_assert_eq(sscanf(r.out, "%63s %63s", a, b), 2, "%s / %s", r.out, r.err);
+  cr_assert_str_eq(a, b);
   cli_result_free(&r);
 }
