@@ -1,7 +1,9 @@
 /* pipe — command dispatch, --help, --version. */
 #include <signal.h>
 #include <stdio.h>
+#include <stdlib.h>
 #include <string.h>
+#include <uv.h>
 
 #include "cli.h"
 
@@ -37,8 +39,35 @@ static const cli_command_t* find(const char* name) {
   return NULL;
 }
 
+/* libuv's thread pool (compression jobs, fs requests) has 4 threads unless
+ * UV_THREADPOOL_SIZE says otherwise, read once at its first use. gzip keeps
+ * its jobs at most one below the pool size so file I/O always has a thread:
+ * size the pool for the CPUs, or for an explicit --threads N, plus two. The
+ * user's own setting wins. */
+static void size_threadpool(int argc, char** argv) {
+  long want = (long)uv_available_parallelism() + 2;
+  char val[16];
+  int i;
+  if (getenv("UV_THREADPOOL_SIZE") != NULL) return;
+  for (i = 1; i < argc; i++) {
+    const char* a = argv[i];
+    const char* v = NULL;
+    if (strcmp(a, "--threads") == 0 && i + 1 < argc) v = argv[i + 1];
+    else if (strncmp(a, "--threads=", 10) == 0) v = a + 10;
+    if (v != NULL) {
+      long n = strtol(v, NULL, 10);
+      if (n + 2 > want) want = n + 2;
+    }
+  }
+  if (want < 4) want = 4;
+  if (want > 1024) want = 1024; /* libuv's own cap */
+  snprintf(val, sizeof(val), "%ld", want);
+  setenv("UV_THREADPOOL_SIZE", val, 1);
+}
+
 int main(int argc, char** argv) {
   const cli_command_t* c;
+  size_threadpool(argc, argv);
   /* A closed stdout is reported as EPIPE by write(), handled by the sink. */
   signal(SIGPIPE, SIG_IGN);
   if (argc < 2) {

@@ -28,17 +28,19 @@ extern "C" {
 
 /** Options of the gzip transform; zeroed means the defaults. */
 typedef struct pipe_gzip_config_s {
-  int level;       /* 1..9 as gzip's -1..-9; 0 means 6 */
-  int threads;     /* compression jobs in flight on the libuv thread pool;
-                      0 means min(CPUs, UV_THREADPOOL_SIZE - 1); at most
-                      1024 */
+  int level;         /* 1..9 as gzip's -1..-9; 0 means 6 */
+  int threads;       /* compression jobs in flight on the libuv thread pool;
+                        0 means min(CPUs, UV_THREADPOOL_SIZE - 1); at most
+                        1024 */
   size_t block_size; /* input bytes per independently compressed block
                         (= per gzip member); 0 means the default,
                         PIPE_GZIP_DEFAULT_BLOCK; else 1 KiB .. 64 MiB */
 } pipe_gzip_config_t;
 
 /** Default block size: 1 MiB (chosen by measurement, see src/stages/gzip.c).
- *  Memory of the stage is about (threads + 1) x 2 x block_size. */
+ *  The stage's memory is bounded by (2 x threads + 3) x block_size (input
+ *  blocks and compressed-block buffers) plus 0.2-0.7 MiB of compressor state
+ *  per thread: ~8 MiB for 2 threads at the default. */
 #define PIPE_GZIP_DEFAULT_BLOCK ((size_t)1 << 20)
 
 /** Standard gzip (RFC 1952) out, compressed on the libuv thread pool,
@@ -51,14 +53,14 @@ int pipe_gzip_new(pipe_pipeline_t* pl, const pipe_gzip_config_t* cfg,
 
 /** What a gzip stage did and held, for tests, metrics and tuning. */
 typedef struct pipe_gzip_stats_s {
-  unsigned threads;         /* jobs in flight at most (config in force) */
-  unsigned slots;           /* job slots: threads + 1 */
-  size_t block_size;        /* in force */
-  uint64_t blocks;          /* members written */
-  unsigned max_inflight;    /* most jobs on the thread pool at once */
-  size_t out_pool_limit;    /* compressed-block buffers, at most out */
-  size_t out_pool_peak;     /* most of them out at once */
-  size_t out_buf_size;      /* bytes each (the compress bound of a block) */
+  unsigned threads;      /* jobs in flight at most (config in force) */
+  unsigned slots;        /* job slots: threads + 1 */
+  size_t block_size;     /* in force */
+  uint64_t blocks;       /* members written */
+  unsigned max_inflight; /* most jobs on the thread pool at once */
+  size_t out_pool_limit; /* compressed-block buffers, at most out */
+  size_t out_pool_peak;  /* most of them out at once */
+  size_t out_buf_size;   /* bytes each (the compress bound of a block) */
 } pipe_gzip_stats_t;
 
 /** Statistics of a stage made by pipe_gzip_new(). Readable until the

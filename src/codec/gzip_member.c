@@ -65,8 +65,8 @@ size_t pipe__gzm_compress(pipe_gzm_t* g, const uint8_t* in, size_t len,
   if (cap < PIPE_GZM_OVERHEAD + 2) return 0;
   out[0] = 0x1f; /* ID1, ID2 */
   out[1] = 0x8b;
-  out[2] = 8;    /* CM = deflate */
-  out[3] = 0;    /* FLG: no name, comment, extra, header CRC */
+  out[2] = 8;           /* CM = deflate */
+  out[3] = 0;           /* FLG: no name, comment, extra, header CRC */
   put_le32(out + 4, 0); /* MTIME: none (reproducible output) */
   out[8] = g->xfl;
   out[9] = 3; /* OS = Unix */

@@ -48,8 +48,7 @@ typedef struct gunzip_s {
 static const uint8_t gz_magic[2] = {0x1f, 0x8b};
 
 /* Reports a located error (first error wins) and returns code. */
-static int fail_at(gunzip_t* g, int code, uint64_t offset, const char* fmt,
-                   ...)
+static int fail_at(gunzip_t* g, int code, uint64_t offset, const char* fmt, ...)
 #if defined(__GNUC__)
     __attribute__((format(printf, 4, 5)))
 #endif
@@ -169,8 +168,7 @@ static int gunzip_finish(pipe_xform_t* x, uint8_t* out, size_t cap,
   return fail_at(g, PIPE_ETRUNC, g->offset,
                  "truncated gzip input: ended at byte offset %llu inside "
                  "member %llu",
-                 (unsigned long long)g->offset,
-                 (unsigned long long)g->member);
+                 (unsigned long long)g->offset, (unsigned long long)g->member);
 }
 
 static void gunzip_destroy(pipe_xform_t* x, int status) {

@@ -6,44 +6,51 @@
  * in input order. Concatenated members are one valid gzip file (RFC 1952
  * 2.2). Unlike pigz we do not prime each block with the previous block's
  * tail as a dictionary and join CRCs into a single member: the engine,
- * libdeflate, is whole-buffer with no dictionary support, and it is fast
- * enough that the lost dictionary (< 0.3% size at 1 MiB blocks) is the
- * better trade. DESIGN.md's "one member" plan is changed for that reason.
+ * libdeflate, is whole-buffer with no dictionary support, and its speed is
+ * worth far more than the lost dictionary costs (zlib -6 in independent
+ * 1 MiB blocks: 45.45 MB, as one stream: 45.18 MB, +0.6%). DESIGN.md's
+ * "one member" plan is changed for that reason.
  *
- * ---- Engine and level mapping (measured on 200 MB of csv2json NDJSON,
- * one core, 1 MiB blocks, best of 3, on a shared 2-core VM) ---------------
+ * ---- Engine and level mapping -------------------------------------------
+ * Measured on 200 MB of csv2json NDJSON (gencsv), one core, 1 MiB blocks,
+ * CPU time (the VM is shared, so wall times are noisy: best of 3):
  *
- *   engine        level   MB/s (CPU)   output     vs pigz -6
- *   zlib deflate    1        127       56.16 MB
- *   zlib deflate    6         46       45.45 MB     +0.6%
- *   zlib deflate    9         15*      43.83 MB
- *   libdeflate      1        157-203   51.97 MB
- *   libdeflate      5         85       45.81 MB     +1.4%
- *   libdeflate      6         81       45.01 MB     -0.4%
- *   libdeflate      9         27       42.98 MB
- *   ISA-L igzip     1        312       55.26 MB
- *   ISA-L igzip     3        177       52.09 MB
- *   whole commands (wall, same file): gzip -6 6.1 s 45.11 MB; pigz -p 2 -6
- *   3.2 s 45.19 MB; libdeflate-gzip -6 3.4 s 44.78 MB; igzip -3 0.7 s
- *   51.83 MB.                                  (* noisy: machine shared)
+ *   engine          level   MB/s/core   output      vs pigz -6 (45.19 MB)
+ *   zlib deflate      1        127       56.16 MB
+ *   zlib deflate      6         46       45.45 MB     +0.6%
+ *   zlib deflate      9         16       43.83 MB
+ *   libdeflate 1.14   1        206       51.97 MB
+ *   libdeflate        5         94       45.81 MB     +1.4%
+ *   libdeflate        6         82       45.01 MB     -0.4%
+ *   libdeflate        9         26       42.98 MB
+ *   ISA-L igzip       1        394       55.26 MB
+ *   ISA-L igzip       3        242       52.09 MB    +15%
+ *   whole commands (wall, loaded machine): gzip -6 6.1 s 45.11 MB;
+ *   pigz -p 2 -6 3.2 s (4.3 s CPU) 45.19 MB; libdeflate-gzip -6 3.4 s
+ *   44.78 MB; igzip -3 0.7 s 51.83 MB; this stage, -6, 2 threads: 2.6-2.8 s
+ *   CPU, 45.01 MB, 7 MiB max RSS.
  *
- * gzip -N maps to libdeflate level N, for every N: libdeflate's levels were
- * designed as zlib's, and at each one it is 1.7-2.5x faster than zlib and
- * smaller. -6 in particular must stay within 1% of pigz -6's size: level 6
- * is 0.4% *smaller*, level 5 already 1.4% larger, so no cheaper level is
- * possible there. Levels 10-12 (libdeflate's near-optimal parser) are 10x
- * slower than 9 for another 4%: not offered through gzip's -N.
- * ISA-L is not used: it is faster only at its own levels 0-3, whose output
- * is 15-20% larger than libdeflate's at the same speed class except -1,
- * where it would be ~2x faster at zlib -1's size; not worth a second engine
- * and a new dependency today (see the report of issue "gzip stage").
+ * gzip -N maps to libdeflate level N, for every N: libdeflate's levels
+ * follow zlib's, and at each one it is faster than zlib (1.6-1.8x) and
+ * smaller. -6 must stay within 1% of pigz -6's size: level 6 is 0.4%
+ * smaller; level 5 is 1.4% larger at 1 MiB blocks (+0.95% only with 4 MiB
+ * blocks, i.e. four times the memory, and barely), so -6 stays at 6. That
+ * puts us at ~1.6x pigz's CPU efficiency, short of the 2x wall target on 2
+ * cores: no engine available here reaches 2x at pigz -6's size.
+ * Levels 10-12 (near-optimal parsing) cost 10x the time of 9 for ~4%: not
+ * reachable through gzip's -N.
+ * ISA-L is not used. Its levels 1-3 are 15-20% larger than libdeflate's at
+ * levels 3-6; only at -1 would it pay (1.9x libdeflate 1's speed, still
+ * smaller than gzip -1's output), which is not worth a second engine and a
+ * new dependency today.
  *
  * ---- Block size ----------------------------------------------------------
  * libdeflate level 6 by block size: 256 KiB 45.71 MB, 512 KiB 45.25 MB,
- * 1 MiB 45.01 MB, 2 MiB 44.88 MB, 4 MiB 44.82 MB, 8 MiB 44.80 MB. 1 MiB is
- * the knee: 0.4% above the 8 MiB figure, a quarter of the memory of 4 MiB,
- * and at 80 MB/s a block is ~12 ms of work, short enough for a smooth
- * pipeline and a quick abort.
+ * 1 MiB 45.01 MB, 2 MiB 44.88 MB, 4 MiB 44.82 MB, 8 MiB 44.80 MB (level 1:
+ * 52.65 / 52.20 / 51.97 MB for 256 KiB / 512 KiB / 1 MiB). 1 MiB is the
+ * knee: 0.5% above the 8 MiB figure for an eighth of the memory, and a block
+ * is ~12 ms of work at level 6, short enough for a smooth pipeline and a
+ * quick abort.
  *
  * ---- Jobs, memory and order ---------------------------------------------
  * There are `slots` = threads + 1 job slots, allocated with the stage; a
@@ -60,10 +67,11 @@
  * RUNNING. Output is zero-copy: a RUNNING job compresses straight into a
  * buffer of a private pool of compress-bound-sized chunks (out_pool), and
  * that same buffer goes downstream. (Copying into the pipeline's 64 KiB
- * buffers instead would cost a memcpy of ~25% of the input on the loop
- * thread, under 1% of the compression time, but needs a partial-emit state
- * machine; zero-copy is simpler and as fast.) out_pool's limit is
- * slots + 1, so the stage's memory is bounded by
+ * buffers instead would cost a memcpy of the output on the loop thread:
+ * measured ~2 ms for the 45 MB of the 200 MB run, 0.1% of its compression
+ * time, so speed does not decide; but copying needs a partial-emit state
+ * machine, and zero-copy needs none.) out_pool's limit is slots + 1, so
+ * the stage's memory is bounded by
  *   slots x (block_size + compressor) + (slots + 1) x bound(block_size)
  * whatever the input size; with 1 MiB blocks and 2 threads, ~8 MiB.
  *
@@ -168,8 +176,7 @@ static gz_job_t* oldest_ready(gz_t* g) {
   unsigned i;
   for (i = 0; i < g->nslots; i++) {
     gz_job_t* j = &g->jobs[i];
-    if (j->state == JOB_READY && (best == NULL || j->seq < best->seq))
-      best = j;
+    if (j->state == JOB_READY && (best == NULL || j->seq < best->seq)) best = j;
   }
   return best;
 }
@@ -219,8 +226,8 @@ static int can_accept(gz_t* g) {
 /* Thread pool: compress one block. Touches only the job's own memory. */
 static void work_cb(uv_work_t* req) {
   gz_job_t* j = req->data;
-  j->out_len = pipe__gzm_compress(j->comp, j->in, j->in_len, j->out_base,
-                                  j->out_cap);
+  j->out_len =
+      pipe__gzm_compress(j->comp, j->in, j->in_len, j->out_base, j->out_cap);
 }
 
 static int pump(gz_t* g);
@@ -412,7 +419,9 @@ static int gz_end(pipe_stage_t* s) {
   return pump(g); /* < 0: detail already reported, the core ignores it */
 }
 
-static void gz_resume(pipe_stage_t* s) { (void)pump((gz_t*)s); }
+static void gz_resume(pipe_stage_t* s) {
+  (void)pump((gz_t*)s);
+}
 
 static void gz_destroy(pipe_stage_t* s, int status) {
   gz_t* g = (gz_t*)s;

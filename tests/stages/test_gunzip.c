@@ -76,8 +76,12 @@ static void check_writer(const char* cmd, const char* prog, size_t nsizes) {
   free(rnd);
 }
 
-Test(gunzip, reads_gzip_output) { check_writer("gzip -c -6", "gzip", 6); }
-Test(gunzip, reads_gzip_9_output) { check_writer("gzip -c -9", "gzip", 6); }
+Test(gunzip, reads_gzip_output) {
+  check_writer("gzip -c -6", "gzip", 6);
+}
+Test(gunzip, reads_gzip_9_output) {
+  check_writer("gzip -c -9", "gzip", 6);
+}
 Test(gunzip, reads_pigz_output) {
   check_writer("pigz -c -p 2 -6", "pigz", 6);
 }
@@ -85,15 +89,18 @@ Test(gunzip, reads_pigz_independent_blocks_output) {
   check_writer("pigz -c -p 2 -i -b 128", "pigz", 6);
 }
 /* Python takes a second to start here (pyenv): fewer cases. */
-Test(gunzip, reads_python_gzip_output) { check_writer(py_gzip, "python3", 2); }
+Test(gunzip, reads_python_gzip_output) {
+  check_writer(py_gzip, "python3", 2);
+}
 
 Test(gunzip, reads_a_header_with_a_file_name) {
   /* gzip FILE stores the name (FLG.FNAME): the header is longer. */
   size_t n;
   uint8_t* text = gzh_text(5000, 23);
-  uint8_t* gz = gzh_cmd("d=$(mktemp -d) && cat > $d/named.txt && gzip -c $d/named.txt && "
-                        "rm -r $d",
-                        text, 5000, &n);
+  uint8_t* gz = gzh_cmd(
+      "d=$(mktemp -d) && cat > $d/named.txt && gzip -c $d/named.txt && "
+      "rm -r $d",
+      text, 5000, &n);
   cr_assert(gz[3] & 0x08, "FNAME flag expected");
   expect_ok(gz, n, 0, text, 5000, "named member");
   expect_ok(gz, n, 1, text, 5000, "named member, 1-byte buffers");
@@ -102,8 +109,8 @@ Test(gunzip, reads_a_header_with_a_file_name) {
 }
 
 Test(gunzip, round_trips_our_gzip_at_block_boundaries) {
-  static const size_t sizes[] = {0, 1, BS - 1, BS, BS + 1, 2 * BS, 65536,
-                                 65537, 3 * BS + 5};
+  static const size_t sizes[] = {0,      1,     BS - 1, BS,        BS + 1,
+                                 2 * BS, 65536, 65537,  3 * BS + 5};
   size_t i;
   uint8_t* text = gzh_text(4 * BS, 24);
   for (i = 0; i < sizeof(sizes) / sizeof(sizes[0]); i++) {

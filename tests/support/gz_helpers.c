@@ -46,8 +46,7 @@ gzh_result_t gzh_gunzip(const void* gz, size_t len, size_t chunk) {
   return r;
 }
 
-uint8_t* gzh_cmd(const char* cmd, const void* in, size_t len,
-                 size_t* out_len) {
+uint8_t* gzh_cmd(const char* cmd, const void* in, size_t len, size_t* out_len) {
   char* dir = th_tmpdir();
   char* inp = th_path(dir, "in");
   char* outp = th_path(dir, "out");
@@ -80,9 +79,9 @@ int gzh_have(const char* prog) {
 }
 
 uint8_t* gzh_text(size_t n, uint32_t seed) {
-  static const char* words[] = {"order", "shipped", "Vienna", "card",
-                                "stock", "red", "gift", "warranty",
-                                "address", "claim", "bank", "discount"};
+  static const char* words[] = {"order",   "shipped", "Vienna", "card",
+                                "stock",   "red",     "gift",   "warranty",
+                                "address", "claim",   "bank",   "discount"};
   uint8_t* p = malloc(n ? n : 1);
   uint32_t x = seed * 2654435761u + 7;
   size_t i = 0;
@@ -102,8 +101,8 @@ uint8_t* gzh_text(size_t n, uint32_t seed) {
       x ^= x << 13;
       x ^= x >> 17;
       x ^= x << 5;
-      k += snprintf(line + k, sizeof(line) - (size_t)k, "%s%s",
-                    w ? " " : "", words[x % 12]);
+      k += snprintf(line + k, sizeof(line) - (size_t)k, "%s%s", w ? " " : "",
+                    words[x % 12]);
     }
     k += snprintf(line + k, sizeof(line) - (size_t)k, "\"}\n");
     if ((size_t)k > n - i) k = (int)(n - i);
@@ -119,6 +118,6 @@ void gzh_assert_same(const uint8_t* a, size_t alen, const uint8_t* b,
   for (i = 0; i < n && a[i] == b[i]; i++) {
   }
   cr_assert(alen == blen && i == n,
-            "%s: lengths %zu vs %zu, first difference at byte %zu", what,
-            alen, blen, i);
+            "%s: lengths %zu vs %zu, first difference at byte %zu", what, alen,
+            blen, i);
 }

@@ -21,9 +21,9 @@ uint8_t* gzh_compress(const void* data, size_t len,
 
 /** Result of a gunzip run. */
 typedef struct gzh_result_s {
-  int status;      /* the run's status */
-  pipe_error_t err;/* copy of pipe_pipeline_error() */
-  uint8_t* out;    /* bytes the sink got (malloc'd, may be NULL) */
+  int status;       /* the run's status */
+  pipe_error_t err; /* copy of pipe_pipeline_error() */
+  uint8_t* out;     /* bytes the sink got (malloc'd, may be NULL) */
   size_t out_len;
 } gzh_result_t;
 
@@ -33,8 +33,7 @@ gzh_result_t gzh_gunzip(const void* gz, size_t len, size_t chunk);
 
 /** Runs `sh -c cmd` with in[0, len) on stdin; returns its stdout
  *  (malloc'd, *out_len set) and asserts exit status 0. */
-uint8_t* gzh_cmd(const char* cmd, const void* in, size_t len,
-                 size_t* out_len);
+uint8_t* gzh_cmd(const char* cmd, const void* in, size_t len, size_t* out_len);
 
 /** 1 if `prog` is found on PATH. */
 int gzh_have(const char* prog);
