@@ -30,12 +30,12 @@ struct uv_loop_s;
 typedef void (*pipe_pipeline_cb)(pipe_pipeline_t* pl, int status);
 
 typedef struct pipe_pipeline_config_s {
-  size_t buf_size;   /* bytes per pooled buffer; default 64 KiB */
+  size_t buf_size;   /* bytes per pooled buffer; default 128 KiB */
   size_t pool_limit; /* buffers per stage pool; default 8 */
   size_t hwm;        /* buffers a sink queues before PIPE_FULL; default 4 */
 } pipe_pipeline_config_t;
 
-#define PIPE_DEFAULT_BUF_SIZE (64 * 1024)
+#define PIPE_DEFAULT_BUF_SIZE (128 * 1024)
 #define PIPE_DEFAULT_POOL_LIMIT 8
 #define PIPE_DEFAULT_HWM 4
 

@@ -36,12 +36,11 @@ static void close_fd(pipe_fd_reader_t* r) {
   r->fd = -1;
 }
 
-void pipe__fd_reader_pump(pipe_fd_reader_t* r) {
+/* Issues one read into r->buf (acquired here if needed). */
+static void start_read(pipe_fd_reader_t* r) {
   pipe_stage_t* s = r->stage;
   uv_buf_t iov;
   int err;
-  if (r->dead || r->busy || r->eof || pipe_stage_stopping(s) || s->blocked)
-    return;
   if (r->buf == NULL) {
     /* The buffer is ours (returns: caller owns) until we push it. */
     r->buf = pipe_pool_acquire(s->pool);
@@ -65,12 +64,28 @@ void pipe__fd_reader_pump(pipe_fd_reader_t* r) {
   }
 }
 
-/* Pushes the filled buffer (gives it away: after this we must not touch
- * it). Returns 1 to go on reading, 0 to stop (full, failing). */
-static int push_buf(pipe_fd_reader_t* r) {
-  pipe_buf_t* b = r->buf;
-  r->buf = NULL;
-  return pipe_stage_push(r->stage, b) == PIPE_OK;
+void pipe__fd_reader_pump(pipe_fd_reader_t* r) {
+  pipe_stage_t* s = r->stage;
+  if (r->dead || r->busy || pipe_stage_stopping(s)) return;
+  /* A filled buffer (or the last bytes at end of file) goes down first, as
+   * soon as downstream takes it; the next read is issued before the push,
+   * so the thread pool reads the next buffer while this one is converted
+   * (read-ahead of one buffer, whatever downstream says). */
+  if (r->buf != NULL &&
+      (pipe_buf_room(r->buf) == 0 || (r->eof && r->buf->len > 0))) {
+    pipe_buf_t* full = r->buf;
+    if (s->blocked) return; /* resume() pumps again */
+    r->buf = NULL;
+    if (!r->eof) start_read(r);
+    if (pipe_stage_push(s, full) < 0) return; /* push took `full` */
+    if (r->eof) pipe_stage_end(s);
+    return;
+  }
+  if (r->eof) {
+    pipe_stage_end(s); /* nothing left to push (the core ignores repeats) */
+    return;
+  }
+  start_read(r);
 }
 
 static void read_cb(uv_fs_t* req) {
@@ -91,27 +106,20 @@ static void read_cb(uv_fs_t* req) {
   if (n < 0) {
     pipe_stage_fail(s, (int)n, "cannot read %s: %s", r->what,
                     uv_strerror((int)n));
-  } else if (n == 0) {
-    /* End of file: push what the buffer holds, then end (the core delivers
-     * the end behind that data even if downstream answered PIPE_FULL). */
-    r->eof = 1;
-    if (r->buf->len > 0)
-      (void)push_buf(r);
-    else {
-      pipe_buf_unref(r->buf);
-      r->buf = NULL;
-    }
-    pipe_stage_end(s);
   } else {
-    r->buf->len += (size_t)n;
-    if (r->offset >= 0) r->offset += n;
-    /* Fill the whole buffer before pushing: fewer, fuller buffers down the
-     * line. A short read from a regular file usually means end of file,
-     * which the next read confirms with 0. */
-    if (pipe_buf_room(r->buf) == 0 && !push_buf(r)) {
-      pipe_stage_release(s);
-      return; /* full or failing: resume() pumps again */
+    if (n == 0) {
+      r->eof = 1; /* push what the buffer holds, then end */
+      if (r->buf->len == 0) {
+        pipe_buf_unref(r->buf);
+        r->buf = NULL;
+      }
+    } else {
+      r->buf->len += (size_t)n;
+      if (r->offset >= 0) r->offset += n;
     }
+    /* A buffer is pushed only once full (fewer, fuller buffers down the
+     * line); a short read from a regular file usually means end of file,
+     * which the next read confirms with 0. */
     pipe__fd_reader_pump(r);
   }
   pipe_stage_release(s);

@@ -6,10 +6,11 @@
  * to capacity (or to end of file), pushes it downstream and ends the stage
  * at end of file.
  *
- * Flow: at most one uv_fs_read in flight. No new read is issued while the
- * stage is blocked (downstream answered PIPE_FULL) or its pool is empty
- * (the reader waits on the pool); the stage's resume() calls
- * pipe__fd_reader_pump() again. The stage is held while a read is in flight,
+ * Flow: at most one uv_fs_read in flight, and one buffer of read-ahead: the
+ * next read is issued just before a filled buffer is pushed, so reading and
+ * converting overlap. A filled buffer is held (no further read) while the
+ * stage is blocked (downstream answered PIPE_FULL); an empty pool is waited
+ * on; either way the stage's resume() calls pipe__fd_reader_pump() again. The stage is held while a read is in flight,
  * so its memory outlives the request even after destroy().
  *
  * Not installed; loop thread only.

@@ -166,7 +166,8 @@ Test(stdio, stdin_from_a_file_reads_from_its_position_in_full_buffers) {
   int saved = redirect_fd(0, fd);
   cr_assert_eq(uv_guess_handle(0), UV_FILE);
 
-  pipe_pipeline_t* pl = th_pipeline(NULL);
+  pipe_pipeline_config_t cfg = {.buf_size = 65536};
+  pipe_pipeline_t* pl = th_pipeline(&cfg);
   add_stdin(pl);
   th_sink_t* snk = th_sink_new(pl, 0, 0);
   cr_assert_eq(th_run(pl), 0);
