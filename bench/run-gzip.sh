@@ -147,7 +147,7 @@ file_for() { case $1 in csv) echo "$DATA/big.csv" ;; json) echo "$DATA/big.json"
 
 declare -A CHECK # CHECK[case,input]
 check() {
-  local in c f sample
+  local inp c f sample rc
   for inp in $INPUTS; do
     f=$(file_for "$inp")
     sample=$TMP/sample.$inp
