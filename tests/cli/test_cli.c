@@ -221,3 +221,17 @@ Test(cli, output_to_a_device_or_fifo_is_written_in_place) {
   cr_assert_str_eq(r.out, "{\"a\":\"1\"}\n");
   cli_result_free(&r);
 }
+
+Test(cli, sigint_exits_130_and_leaves_no_output) {
+  /* stdin stays open (a sleeping writer), so the run is mid-way when the
+   * signal arrives: the temp file must go and the target must not appear. */
+  cli_result_t r = RUN(
+      "d=$(mktemp -d); (printf 'a,b\\n1,2\\n'; sleep 5) | "
+      "\"$PIPE\" csv2json -o $d/out.json & pid=$!; sleep 0.5; "
+      "kill -INT $pid; wait $pid; "
+      "echo \"rc=$?\"; ls -A $d; rm -rf $d",
+      NULL);
+  cr_assert_str_eq(r.out, "rc=130\n", "got %s / %s", r.out, r.err);
+  cr_assert(strstr(r.err, "interrupted") != NULL, "%s", r.err);
+  cli_result_free(&r);
+}
