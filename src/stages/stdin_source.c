@@ -15,36 +15,28 @@
  * The handle is initialized in start(), not in the constructor, so that a
  * pipeline freed without running has no handle to close.
  *
- * fd 0 itself is never closed: libuv does not close fds 0-2 in uv_close,
- * and the reader is told it does not own the fd. libuv puts a pipe into
- * non-blocking mode, a flag shared with every process holding the same pipe
- * (the shell's other children): we restore the original flags in destroy.
+ * fd 0 itself is never closed: the reader is told it does not own the fd,
+ * and opening it as a stream (and giving it back as it was) is
+ * stdio_stream.c's, shared with the stdout sink.
  */
-#include <fcntl.h>
 #include <uv.h>
 
 #include "pipe/io.h"
 #include "pipe/pipeline.h"
 #include "stages/fd_reader.h"
+#include "stages/stdio_stream.h"
 
 enum { IN_NONE, IN_FILE, IN_STREAM };
 
-/* State: `kind` says which of `reader` / `h` is live. `cur` is the pool
- * buffer libuv reads into (owned by us until pushed). `saved_flags` are fd
- * 0's status flags before libuv touched them (-1: unknown). */
+/* State: `kind` says which of `reader` / `io` is live. `cur` is the pool
+ * buffer libuv reads into (owned by us until pushed). */
 typedef struct stdin_source_s {
   pipe_stage_t stage; /* first */
   int kind;
   pipe_fd_reader_t reader;
-  union {
-    uv_handle_t handle;
-    uv_stream_t stream;
-    uv_pipe_t pipe;
-    uv_tty_t tty;
-  } h;
+  pipe_stdio_stream_t io;
   pipe_buf_t* cur;
-  int reading;     /* uv_read_start in force */
-  int saved_flags; /* fcntl(0, F_GETFL) before libuv, -1 if unknown */
+  int reading; /* uv_read_start in force */
   int eof;
 } stdin_source_t;
 
@@ -70,7 +62,7 @@ static void stdin_alloc_cb(uv_handle_t* h, size_t suggested, uv_buf_t* out) {
 
 static void stdin_stop(stdin_source_t* in) {
   if (!in->reading) return;
-  uv_read_stop(&in->h.stream);
+  uv_read_stop(&in->io.h.stream);
   in->reading = 0;
 }
 
@@ -114,7 +106,7 @@ static int stdin_start_reading(stdin_source_t* in) {
   if (in->reading || in->eof || pipe_stage_stopping(&in->stage) ||
       in->stage.blocked)
     return 0;
-  err = uv_read_start(&in->h.stream, stdin_alloc_cb, stdin_read_cb);
+  err = uv_read_start(&in->io.h.stream, stdin_alloc_cb, stdin_read_cb);
   if (err < 0) {
     pipe_stage_fail(&in->stage, err, "cannot read " WHAT ": %s",
                     uv_strerror(err));
@@ -124,52 +116,20 @@ static int stdin_start_reading(stdin_source_t* in) {
   return 0;
 }
 
-static void stdin_close_cb(uv_handle_t* h) {
-  stdin_source_t* in = h->data;
-  /* Give the pipe back to the other processes sharing it as we found it. */
-  if (in->saved_flags != -1) (void)fcntl(0, F_SETFL, in->saved_flags);
-  pipe_stage_release(&in->stage);
-}
-
 /* ---- stage ops ----------------------------------------------------------- */
 
 static int stdin_source_start(pipe_stage_t* s) {
   stdin_source_t* in = (stdin_source_t*)s;
-  uv_loop_t* loop = pipe_stage_loop(s);
-  uv_handle_type t = uv_guess_handle(0);
-  int err;
-  in->saved_flags = fcntl(0, F_GETFL);
-  switch (t) {
-    case UV_FILE:
-      pipe__fd_reader_init(&in->reader, s, 0, -1, 0, WHAT);
-      in->kind = IN_FILE;
-      pipe__fd_reader_pump(&in->reader);
-      return 0;
-    case UV_NAMED_PIPE:
-      err = uv_pipe_init(loop, &in->h.pipe, 0);
-      if (err == 0) {
-        in->kind = IN_STREAM; /* initialized: destroy must close it */
-        err = uv_pipe_open(&in->h.pipe, 0);
-      }
-      break;
-    case UV_TTY:
-      /* UV_TTY_MODE_NORMAL is the mode uv_tty_init leaves: line editing
-       * stays with the terminal, so nothing to reset afterwards. */
-      err = uv_tty_init(loop, &in->h.tty, 0, 1);
-      if (err == 0) in->kind = IN_STREAM;
-      break;
-    default:
-      pipe_stage_fail(s, PIPE_EINVAL,
-                      "cannot read " WHAT
-                      ": unsupported kind of file "
-                      "(closed, or a TCP socket)");
-      return PIPE_EINVAL;
+  int r = pipe__stdio_stream_open(&in->io, s, 0, "read", WHAT);
+  if (r < 0) return r;
+  if (r == PIPE_STDIO_FILE) {
+    pipe__fd_reader_init(&in->reader, s, 0, -1, 0, WHAT);
+    in->kind = IN_FILE;
+    pipe__fd_reader_pump(&in->reader);
+    return 0;
   }
-  if (in->kind == IN_STREAM) in->h.handle.data = in;
-  if (err < 0) {
-    pipe_stage_fail(s, err, "cannot read " WHAT ": %s", uv_strerror(err));
-    return err;
-  }
+  in->kind = IN_STREAM;
+  in->io.h.handle.data = in;
   return stdin_start_reading(in);
 }
 
@@ -187,12 +147,11 @@ static void stdin_source_destroy(pipe_stage_t* s, int status) {
   (void)status;
   if (in->kind == IN_FILE) {
     pipe__fd_reader_destroy(&in->reader);
-  } else if (in->kind == IN_STREAM) {
+  } else {
     stdin_stop(in);
     pipe_buf_unref(in->cur);
     in->cur = NULL;
-    pipe_stage_hold(s); /* released in stdin_close_cb */
-    uv_close(&in->h.handle, stdin_close_cb);
+    pipe__stdio_stream_close(&in->io); /* if start() opened it */
   }
 }
 
@@ -207,7 +166,6 @@ int pipe_stdin_source_new(pipe_pipeline_t* pl, pipe_stage_t** out) {
   if (out != NULL) *out = NULL;
   r = pipe_stage_new(pl, &stdin_source_ops, &s);
   if (r < 0) return r;
-  ((stdin_source_t*)s)->saved_flags = -1;
   if (out != NULL) *out = s;
   return 0;
 }
