@@ -29,6 +29,7 @@ int cli_exit_code(int status) {
     case PIPE_ECSV:
     case PIPE_EUTF8:
     case PIPE_EFIELDS:
+    case PIPE_ELIMIT:
     case PIPE_EGZIP:
     case PIPE_ETRUNC: return CLI_EXIT_DATA;
     case PIPE_EUSAGE: return CLI_EXIT_USAGE;

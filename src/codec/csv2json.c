@@ -142,6 +142,21 @@ static int fail(pipe_csvj_t* cj, int code, uint64_t line, uint64_t col,
   return code;
 }
 
+/* What the converter keeps beyond one field is the key table (one entry a
+ * column) and, until it is done, the header row. Both grow with the width
+ * of the data, not its length, but a hostile or broken file (one endless
+ * line) must not turn that into unbounded memory: past these limits the run
+ * fails with PIPE_ELIMIT. 65,536 columns is 4x Excel's, and a header row of
+ * 1 MiB holds 65,536 names of 16 bytes. */
+#define CSVJ_MAX_FIELDS 65536
+#define CSVJ_MAX_HEADER_BYTES (1u << 20)
+
+static int too_many_fields(pipe_csvj_t* cj) {
+  return fail(cj, PIPE_ELIMIT, cj->line, cj->col + 1, cj->off,
+              "line %llu: more than %d fields in a record",
+              (unsigned long long)cj->line, CSVJ_MAX_FIELDS);
+}
+
 static int oom(pipe_csvj_t* cj) {
   return fail(cj, PIPE_ENOMEM, cj->line, cj->col + 1, cj->off, "out of memory");
 }
@@ -339,6 +354,7 @@ static int key_add(pipe_csvj_t* cj, const uint8_t* name, size_t n) {
 
 /* Makes sure column col has a key: "_N" past the header, "N" without one. */
 static int key_ensure(pipe_csvj_t* cj, uint64_t col) {
+  if (col >= CSVJ_MAX_FIELDS) return too_many_fields(cj);
   while (cj->nkeys <= col) {
     char name[32];
     int n = snprintf(name, sizeof(name), "%s%llu", cj->o.header ? "_" : "",
@@ -435,6 +451,7 @@ fail:
 }
 
 static int hdr_field_start(pipe_csvj_t* cj) {
+  if (cj->hn >= CSVJ_MAX_FIELDS) return too_many_fields(cj);
   if (cj->hn == cj->hoffcap) {
     size_t nc = cj->hoffcap ? 2 * cj->hoffcap : 16;
     size_t* a = realloc(cj->hoff, nc * sizeof(*a));
@@ -447,6 +464,10 @@ static int hdr_field_start(pipe_csvj_t* cj) {
 }
 
 static int hdr_put(pipe_csvj_t* cj, uint8_t c) {
+  if (cj->hlen >= CSVJ_MAX_HEADER_BYTES)
+    return fail(cj, PIPE_ELIMIT, cj->line, cj->col + 1, cj->off,
+                "line %llu: the header row is longer than %u bytes",
+                (unsigned long long)cj->line, CSVJ_MAX_HEADER_BYTES);
   if (cj->hlen == cj->hcap) {
     size_t nc = cj->hcap ? 2 * cj->hcap : 256;
     uint8_t* b = realloc(cj->hbuf, nc);
@@ -935,7 +956,9 @@ static int fast_batch(pipe_csvj_t* cj, const uint8_t* in, size_t len,
         continue;
       }
       if (col >= lim) { /* rare: too many fields, or a column without key */
-        if (!ragged && nexp && col >= nexp) goto defer;
+        /* The slow path reports both errors with exact positions. */
+        if ((!ragged && nexp && col >= nexp) || col >= CSVJ_MAX_FIELDS)
+          goto defer;
         if (key_ensure(cj, col) < 0) {
           ret = FAST_ERR;
           goto commit;

@@ -235,3 +235,10 @@ Test(cli, sigint_exits_130_and_leaves_no_output) {
   cr_assert(strstr(r.err, "interrupted") != NULL, "%s", r.err);
   cli_result_free(&r);
 }
+
+Test(cli, a_header_row_over_the_limit_exits_1) {
+  cli_result_t r = RUN("head -c 1100000 /dev/zero | tr '\\0' k | \"$PIPE\" csv2json", NULL);
+  cr_assert_eq(r.status, 1, "%s", r.err);
+  cr_assert(strstr(r.err, "header row is longer") != NULL, "%s", r.err);
+  cli_result_free(&r);
+}

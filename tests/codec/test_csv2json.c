@@ -591,3 +591,70 @@ Test(csv2json, finish_reports_full_and_resumes) {
   cr_assert_eq(pipe__csvj_records(cj), 1);
   pipe__csvj_free(cj);
 }
+
+/* ---- limits: width is bounded, length is not ---- */
+
+/* n fields "x" joined by commas, then a newline; malloc'd. */
+static char* wide_row(size_t n, size_t* len) {
+  char* s = malloc(2 * n + 1);
+  size_t i;
+  for (i = 0; i < n; i++) {
+    s[2 * i] = 'x';
+    s[2 * i + 1] = ',';
+  }
+  s[2 * n - 1] = '\n';
+  s[2 * n] = 0;
+  *len = 2 * n;
+  return s;
+}
+
+Test(csv2json, a_record_wider_than_65536_fields_is_a_limit_error) {
+  pipe_csvj_opts_t o = O();
+  csvj_result_t res;
+  size_t n, split;
+  char* body = wide_row(65537, &n);
+  char* in = malloc(n + 8);
+  memcpy(in, "a\n", 2); /* header of one column, then a ragged wide row */
+  memcpy(in + 2, body, n);
+  o.ragged = 1;
+  split = 70000; /* also across a feed boundary */
+  csvj_convert(&o, -1, in, n + 2, &split, 1, 65536, &res);
+  cr_assert_eq(res.err.code, PIPE_ELIMIT, "got %d", res.err.code);
+  cr_assert_eq(res.err.line, 2);
+  cr_assert_eq(res.err.column, 65537);
+  cr_assert(strstr(res.err.msg, "more than 65536 fields") != NULL, "%s", res.err.msg);
+  csvj_result_free(&res);
+  free(in);
+  free(body);
+}
+
+Test(csv2json, a_header_of_65536_fields_is_accepted_one_more_is_not) {
+  pipe_csvj_opts_t o = O();
+  csvj_result_t res;
+  size_t n;
+  char* in = wide_row(65536, &n);
+  csvj_convert(&o, -1, in, n, NULL, 0, 65536, &res);
+  cr_assert_eq(res.err.code, 0, "%s", res.err.msg);
+  csvj_result_free(&res);
+  free(in);
+  in = wide_row(65537, &n);
+  csvj_convert(&o, -1, in, n, NULL, 0, 65536, &res);
+  cr_assert_eq(res.err.code, PIPE_ELIMIT);
+  cr_assert_eq(res.err.line, 1);
+  csvj_result_free(&res);
+  free(in);
+}
+
+Test(csv2json, a_header_row_over_1_mib_is_a_limit_error) {
+  pipe_csvj_opts_t o = O();
+  csvj_result_t res;
+  size_t n = (1u << 20) + 10;
+  char* in = malloc(n);
+  memset(in, 'k', n - 1);
+  in[n - 1] = '\n';
+  csvj_convert(&o, -1, in, n, NULL, 0, 65536, &res);
+  cr_assert_eq(res.err.code, PIPE_ELIMIT, "got %d", res.err.code);
+  cr_assert(strstr(res.err.msg, "header row is longer") != NULL, "%s", res.err.msg);
+  csvj_result_free(&res);
+  free(in);
+}
