@@ -46,9 +46,9 @@ MID_SIZE=${MID_SIZE:-100m}
 SEED=${SEED:-}
 TIME=/usr/bin/time
 OUT=${OUT:-$DATA/report-$(date +%Y%m%d-%H%M%S).md}
-
-log() { printf '%s\n' "$*" >&2; }
-die() { log "run-csv2json: $*"; exit 1; }
+SCRIPT=run-csv2json
+# shellcheck source=bench/lib.sh
+. "$BENCH/lib.sh"
 
 [ -x "$TIME" ] || die "$TIME missing (apt-get install -y time)"
 mkdir -p "$DATA"
@@ -57,21 +57,6 @@ trap 'rm -rf "$TMP"' EXIT
 
 # ---- inputs -----------------------------------------------------------------
 
-GENCSV=$DATA/.gencsv
-if [ ! -x "$GENCSV" ] || [ "$BENCH/gen/gencsv.c" -nt "$GENCSV" ]; then
-  log "building gencsv"
-  ${CC:-cc} -O2 -o "$GENCSV" "$BENCH/gen/gencsv.c"
-fi
-
-# gen NAME SIZE: (re)generate DATA/NAME.csv when missing or older than gencsv.
-gen() {
-  local f=$DATA/$1.csv
-  if [ ! -s "$f" ] || [ "$GENCSV" -nt "$f" ]; then
-    log "generating $f ($2)"
-    "$GENCSV" "$2" ${SEED:+"$SEED"} > "$f.tmp"
-    mv "$f.tmp" "$f"
-  fi
-}
 gen small 4m
 for s in $SIZES; do
   case $s in
@@ -121,18 +106,6 @@ show_cmd() {
 # ---- sanity check on small.csv: every tool emits one valid JSON object per
 # record with 12 keys; pipe's string output is compared byte for byte to Node's.
 
-# Counts JSON lines in $1 that parse to an object with 12 keys; prints
-# "<good> <total>".
-count_json() {
-  node -e '
-    const lines = require("fs").readFileSync(process.argv[1], "utf8").split("\n");
-    if (lines[lines.length - 1] === "") lines.pop();
-    let good = 0;
-    for (const l of lines) {
-      try { const o = JSON.parse(l); if (Object.keys(o).length === 12) good++; } catch (e) {}
-    }
-    console.log(good + " " + lines.length);' "$1"
-}
 
 declare -A CHECK
 sanity() {
@@ -159,14 +132,11 @@ sanity() {
 # ---- timing -------------------------------------------------------------------
 
 machine() {
-  local cpu
-  cpu=$(grep -m1 'model name' /proc/cpuinfo | sed 's/.*: //')
-  echo "- host: $(nproc) CPUs ($cpu), $(awk '/MemTotal/ {printf "%.0f GiB", $2/1048576}' /proc/meminfo) RAM, kernel $(uname -r)"
+  host_line
   echo "- tools: $(mlr --version 2>/dev/null || echo 'mlr n/a'), node $(node --version 2>/dev/null || echo n/a), csv-parse $(node -p 'require("'"$BENCH"'/node_modules/csv-parse/package.json").version' 2>/dev/null || echo n/a), pipe: $([ $have_pipe = 1 ] && echo "$PIPE_BIN" || echo 'not built')"
   echo "- date: $(date -u +%Y-%m-%dT%H:%MZ), RUNS=$RUNS PEER_RUNS=$PEER_RUNS, warm page cache"
 }
 
-median() { sort -g | awk '{a[NR]=$1} END {if (NR%2) print a[(NR+1)/2]; else print (a[NR/2]+a[NR/2+1])/2}'; }
 
 ROWS=()
 # bench CASE SIZE: runs CASE on DATA/SIZE.csv and appends a table row.

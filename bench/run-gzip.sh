@@ -63,9 +63,9 @@ BIG_SIZE=${BIG_SIZE:-1g}
 SEED=${SEED:-}
 TIME=/usr/bin/time
 OUT=${OUT:-$DATA/report-gzip-$(date +%Y%m%d-%H%M%S).md}
-
-log() { printf '%s\n' "$*" >&2; }
-die() { log "run-gzip: $*"; exit 1; }
+SCRIPT=run-gzip
+# shellcheck source=bench/lib.sh
+. "$BENCH/lib.sh"
 
 [ -x "$TIME" ] || die "$TIME missing (apt-get install -y time)"
 mkdir -p "$DATA"
@@ -76,20 +76,10 @@ trap 'rm -rf "$TMP"' EXIT
 
 have_pipe_gzip=0
 [ -x "$PIPE_BIN" ] && "$PIPE_BIN" gzip --help > /dev/null 2>&1 && have_pipe_gzip=1
-have() { command -v "$1" > /dev/null; }
 
 # ---- inputs -----------------------------------------------------------------
 
-GENCSV=$DATA/.gencsv
-if [ ! -s "$DATA/big.csv" ]; then
-  if [ ! -x "$GENCSV" ] || [ "$BENCH/gen/gencsv.c" -nt "$GENCSV" ]; then
-    log "building gencsv"
-    ${CC:-cc} -O2 -o "$GENCSV" "$BENCH/gen/gencsv.c"
-  fi
-  log "generating $DATA/big.csv ($BIG_SIZE)"
-  "$GENCSV" "$BIG_SIZE" ${SEED:+"$SEED"} > "$DATA/big.csv.tmp"
-  mv "$DATA/big.csv.tmp" "$DATA/big.csv"
-fi
+[ -s "$DATA/big.csv" ] || gen big "$BIG_SIZE"
 for inp in $INPUTS; do
   case $inp in
     csv) ;;
@@ -174,9 +164,7 @@ check() {
 # ---- timing -------------------------------------------------------------------
 
 machine() {
-  local cpu
-  cpu=$(grep -m1 'model name' /proc/cpuinfo | sed 's/.*: //')
-  echo "- host: $(nproc) CPUs ($cpu), $(awk '/MemTotal/ {printf "%.0f GiB", $2/1048576}' /proc/meminfo) RAM, kernel $(uname -r)"
+  host_line
   echo "- tools: $(gzip --version 2>/dev/null | head -n 1 || echo 'gzip n/a'), $(pigz --version 2>&1 || echo 'pigz n/a')," \
        "libdeflate-tools $(dpkg-query -W -f '${Version}' libdeflate-tools 2>/dev/null || echo n/a)," \
        "isal $(dpkg-query -W -f '${Version}' isal 2>/dev/null || echo n/a)," \
@@ -184,7 +172,6 @@ machine() {
   echo "- date: $(date -u +%Y-%m-%dT%H:%MZ), RUNS=$RUNS PEER_RUNS=$PEER_RUNS (for: $SLOW_CASES), warm page cache"
 }
 
-median() { sort -g | awk '{a[NR]=$1} END {if (NR%2) print a[(NR+1)/2]; else print (a[NR/2]+a[NR/2+1])/2}'; }
 
 # Results, keyed "case,input": R_STAT (empty, "n/a", "check" or " (failed: ...)"),
 # R_WALL R_WMIN R_WMAX R_CPU R_RSS R_N R_LOAD R_OBYTES.

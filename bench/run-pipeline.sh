@@ -63,9 +63,9 @@ MID_SIZE=${MID_SIZE:-100m}
 SEED=${SEED:-}
 TIME=/usr/bin/time
 OUT=${OUT:-$DATA/report-pipeline-$(date +%Y%m%d-%H%M%S).md}
-
-log() { printf '%s\n' "$*" >&2; }
-die() { log "run-pipeline: $*"; exit 1; }
+SCRIPT=run-pipeline
+# shellcheck source=bench/lib.sh
+. "$BENCH/lib.sh"
 
 [ -x "$TIME" ] || die "$TIME missing (apt-get install -y time)"
 case $SIZE in big | mid) ;; *) die "unknown SIZE '$SIZE' (big, mid)" ;; esac
@@ -77,25 +77,11 @@ trap 'rm -rf "$TMP" "$SCRATCH"' EXIT
 
 # ---- inputs -----------------------------------------------------------------
 
-GENCSV=$DATA/.gencsv
-gen() {
-  local f=$DATA/$1.csv
-  if [ ! -x "$GENCSV" ] || [ "$BENCH/gen/gencsv.c" -nt "$GENCSV" ]; then
-    log "building gencsv"
-    ${CC:-cc} -O2 -o "$GENCSV" "$BENCH/gen/gencsv.c"
-  fi
-  if [ ! -s "$f" ] || [ "$GENCSV" -nt "$f" ]; then
-    log "generating $f ($2)"
-    "$GENCSV" "$2" ${SEED:+"$SEED"} > "$f.tmp"
-    mv "$f.tmp" "$f"
-  fi
-}
 gen small 4m
 case $SIZE in big) gen big "$BIG_SIZE" ;; mid) gen mid "$MID_SIZE" ;; esac
 
 # ---- tools --------------------------------------------------------------------
 
-have() { command -v "$1" > /dev/null; }
 have_pipe=0; [ -x "$PIPE_BIN" ] && have_pipe=1
 have_pipe_run=0
 [ $have_pipe = 1 ] && "$PIPE_BIN" run --help > /dev/null 2>&1 && have_pipe_run=1
@@ -141,18 +127,6 @@ is_slow() { case $1 in unix | node) return 0 ;; *) return 1 ;; esac; }
 
 # ---- output check on small.csv ------------------------------------------------
 
-# Counts JSON lines in $1 that parse to an object with 12 keys; prints
-# "<good> <total>".
-count_json() {
-  node -e '
-    const lines = require("fs").readFileSync(process.argv[1], "utf8").split("\n");
-    if (lines[lines.length - 1] === "") lines.pop();
-    let good = 0;
-    for (const l of lines) {
-      try { const o = JSON.parse(l); if (Object.keys(o).length === 12) good++; } catch (e) {}
-    }
-    console.log(good + " " + lines.length);' "$1"
-}
 
 declare -A CHECK
 sanity() {
@@ -189,14 +163,11 @@ sanity() {
 # ---- timing -------------------------------------------------------------------
 
 machine() {
-  local cpu
-  cpu=$(grep -m1 'model name' /proc/cpuinfo | sed 's/.*: //')
-  echo "- host: $(nproc) CPUs ($cpu), $(awk '/MemTotal/ {printf "%.0f GiB", $2/1048576}' /proc/meminfo) RAM, kernel $(uname -r)"
+  host_line
   echo "- tools: $(mlr --version 2>/dev/null || echo 'mlr n/a'), $(pigz --version 2>&1 || echo 'pigz n/a'), node $(node --version 2>/dev/null || echo n/a), csv-parse $(node -p 'require("'"$BENCH"'/node_modules/csv-parse/package.json").version' 2>/dev/null || echo n/a), pipe run: $([ $have_pipe_run = 1 ] && echo "$PIPE_BIN" || echo 'not available')"
   echo "- date: $(date -u +%Y-%m-%dT%H:%MZ), RUNS=$RUNS PEER_RUNS=$PEER_RUNS (unix, node), warm page cache"
 }
 
-median() { sort -g | awk '{a[NR]=$1} END {if (NR%2) print a[(NR+1)/2]; else print (a[NR/2]+a[NR/2+1])/2}'; }
 
 ROWS=()
 # bench CASE: runs CASE on DATA/SIZE.csv and appends a table row.
