@@ -12,6 +12,8 @@
 #ifndef PIPE_BUF_H
 #define PIPE_BUF_H
 
+#include "pipe/export.h"
+
 #include <stddef.h>
 #include <stdint.h>
 
@@ -44,12 +46,12 @@ static inline size_t pipe_buf_room(const pipe_buf_t* b) {
 }
 
 /** Takes one more reference; returns b. Loop thread only. */
-pipe_buf_t* pipe_buf_ref(pipe_buf_t* b);
+PIPE_EXTERN pipe_buf_t* pipe_buf_ref(pipe_buf_t* b);
 
 /** Drops one reference (the caller gives up its reference, whatever else it
  *  holds). The last one returns the chunk to its pool, which may wake one
  *  pool waiter. Loop thread only. NULL is accepted and ignored. */
-void pipe_buf_unref(pipe_buf_t* b);
+PIPE_EXTERN void pipe_buf_unref(pipe_buf_t* b);
 
 #ifdef __cplusplus
 }

@@ -2,6 +2,8 @@
 #ifndef PIPE_CSV_H
 #define PIPE_CSV_H
 
+#include "pipe/export.h"
+
 #include <stdint.h>
 
 #include "pipe/stage.h"
@@ -22,11 +24,11 @@ typedef struct pipe_csv2json_config_s {
 /** CSV (RFC 4180 and real-world) in, NDJSON or a JSON array out. Bad input
  *  fails the run with PIPE_ECSV / PIPE_EFIELDS / PIPE_EUTF8 and an error
  *  naming line, column and record. cfg may be NULL. */
-int pipe_csv2json_new(pipe_pipeline_t* pl, const pipe_csv2json_config_t* cfg,
+PIPE_EXTERN int pipe_csv2json_new(pipe_pipeline_t* pl, const pipe_csv2json_config_t* cfg,
                       pipe_stage_t** out);
 
 /** Data records converted so far. */
-uint64_t pipe_csv2json_records(const pipe_stage_t* s);
+PIPE_EXTERN uint64_t pipe_csv2json_records(const pipe_stage_t* s);
 
 #ifdef __cplusplus
 }

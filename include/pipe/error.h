@@ -12,6 +12,8 @@
 #ifndef PIPE_ERROR_H
 #define PIPE_ERROR_H
 
+#include "pipe/export.h"
+
 #include <errno.h>
 #include <stddef.h>
 #include <stdint.h>
@@ -55,9 +57,9 @@ enum {
 };
 
 /** Human-readable message for an error code ("malformed CSV"). Never NULL. */
-const char* pipe_strerror(int err);
+PIPE_EXTERN const char* pipe_strerror(int err);
 /** Symbolic name for an error code ("ECSV"). Never NULL. */
-const char* pipe_err_name(int err);
+PIPE_EXTERN const char* pipe_err_name(int err);
 
 /** Where and why a run failed: filled by the stage that failed first.
  *  Fields that do not apply are 0 / empty. */
@@ -73,7 +75,7 @@ typedef struct pipe_error_s {
 } pipe_error_t;
 
 /** Fills err with code and a printf-style message. Returns code. */
-int pipe_error_set(pipe_error_t* err, int code, const char* fmt, ...)
+PIPE_EXTERN int pipe_error_set(pipe_error_t* err, int code, const char* fmt, ...)
 #if defined(__GNUC__)
     __attribute__((format(printf, 3, 4)))
 #endif

@@ -17,6 +17,8 @@
 #ifndef PIPE_GZIP_H
 #define PIPE_GZIP_H
 
+#include "pipe/export.h"
+
 #include <stddef.h>
 #include <stdint.h>
 
@@ -48,7 +50,7 @@ typedef struct pipe_gzip_config_s {
  *  gives the 20-byte empty member `gzip < /dev/null` writes. cfg may be
  *  NULL. Returns 0 and *out (out may be NULL), or < 0: PIPE_EINVAL for a
  *  bad level, thread count or block size, PIPE_ENOMEM. Loop thread only. */
-int pipe_gzip_new(pipe_pipeline_t* pl, const pipe_gzip_config_t* cfg,
+PIPE_EXTERN int pipe_gzip_new(pipe_pipeline_t* pl, const pipe_gzip_config_t* cfg,
                   pipe_stage_t** out);
 
 /** What a gzip stage did and held, for tests, metrics and tuning. */
@@ -65,7 +67,7 @@ typedef struct pipe_gzip_stats_s {
 
 /** Statistics of a stage made by pipe_gzip_new(). Readable until the
  *  pipeline is freed. Loop thread only. */
-pipe_gzip_stats_t pipe_gzip_stats(const pipe_stage_t* s);
+PIPE_EXTERN pipe_gzip_stats_t pipe_gzip_stats(const pipe_stage_t* s);
 
 /** gzip in (one or more members), the original bytes out. CRC-32 and length
  *  of every member are checked; truncated, corrupt input or trailing bytes
@@ -75,7 +77,7 @@ pipe_gzip_stats_t pipe_gzip_stats(const pipe_stage_t* s);
  *  for gzip -d. Decompresses on the loop thread (a synchronous transform:
  *  inflate runs at hundreds of MB/s and one call handles one buffer).
  *  Returns 0 and *out (out may be NULL), or PIPE_ENOMEM. */
-int pipe_gunzip_new(pipe_pipeline_t* pl, pipe_stage_t** out);
+PIPE_EXTERN int pipe_gunzip_new(pipe_pipeline_t* pl, pipe_stage_t** out);
 
 #ifdef __cplusplus
 }

@@ -14,6 +14,8 @@
 #ifndef PIPE_HASH_H
 #define PIPE_HASH_H
 
+#include "pipe/export.h"
+
 #include <stddef.h>
 
 #include "pipe/stage.h"
@@ -30,11 +32,11 @@ typedef enum pipe_hash_algo_e {
 
 /** "sha256", "md5", "crc32c" (any case) -> *out (out may be NULL to only
  *  check). Returns 0, or PIPE_EINVAL if name is NULL or unknown. */
-int pipe_hash_algo_parse(const char* name, pipe_hash_algo_t* out);
+PIPE_EXTERN int pipe_hash_algo_parse(const char* name, pipe_hash_algo_t* out);
 
 /** "sha256", "md5" or "crc32c" (static strings); NULL for a value outside
  *  the enum. */
-const char* pipe_hash_algo_name(pipe_hash_algo_t algo);
+PIPE_EXTERN const char* pipe_hash_algo_name(pipe_hash_algo_t algo);
 
 /** Adds a hash stage at the end of pl. It forwards every buffer unchanged
  *  (the same buffer: no copy) after hashing its readable bytes, and
@@ -42,7 +44,7 @@ const char* pipe_hash_algo_name(pipe_hash_algo_t algo);
  *  valid until pipe_pipeline_free(). Returns 0, PIPE_EINVAL (algo not in
  *  the enum, or refused by the OpenSSL configuration: MD5 under FIPS),
  *  PIPE_ENOMEM. Loop thread only. */
-int pipe_hash_new(pipe_pipeline_t* pl, pipe_hash_algo_t algo,
+PIPE_EXTERN int pipe_hash_new(pipe_pipeline_t* pl, pipe_hash_algo_t algo,
                   pipe_stage_t** out);
 
 /** Lower-case hex digest once the stage has seen the end of its input
@@ -55,10 +57,10 @@ int pipe_hash_new(pipe_pipeline_t* pl, pipe_hash_algo_t algo,
  *  CRC32C is 8 hex digits of the value, most significant first (the
  *  big-endian bytes, as in `gsutil hash -h` output). Returns borrowed
  *  memory owned by the stage. */
-const char* pipe_hash_hex(const pipe_stage_t* s);
+PIPE_EXTERN const char* pipe_hash_hex(const pipe_stage_t* s);
 
 /** The stage's algorithm; 0 for a stage that is not a hash stage. */
-pipe_hash_algo_t pipe_hash_algo(const pipe_stage_t* s);
+PIPE_EXTERN pipe_hash_algo_t pipe_hash_algo(const pipe_stage_t* s);
 
 #ifdef __cplusplus
 }

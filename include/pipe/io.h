@@ -2,6 +2,8 @@
 #ifndef PIPE_IO_H
 #define PIPE_IO_H
 
+#include "pipe/export.h"
+
 #include <stdint.h>
 
 #include "pipe/stage.h"
@@ -18,16 +20,16 @@ typedef struct pipe_file_source_config_s {
 
 /** Returns 0 and *out (may be NULL), or < 0. The file is opened at start:
  *  a missing file fails the run with PIPE_ENOENT naming the path. */
-int pipe_file_source_new(pipe_pipeline_t* pl, const pipe_file_source_config_t* cfg,
+PIPE_EXTERN int pipe_file_source_new(pipe_pipeline_t* pl, const pipe_file_source_config_t* cfg,
                          pipe_stage_t** out);
 
 /** Total size of the source's file once started, or -1 if unknown. */
-int64_t pipe_file_source_size(const pipe_stage_t* s);
+PIPE_EXTERN int64_t pipe_file_source_size(const pipe_stage_t* s);
 
 /** Reads standard input (fd 0) whatever it is: a regular file (read with
  *  uv_fs_read), a pipe or a TTY (uv_pipe_t / uv_tty_t, uv_read_stop while
  *  downstream is full). */
-int pipe_stdin_source_new(pipe_pipeline_t* pl, pipe_stage_t** out);
+PIPE_EXTERN int pipe_stdin_source_new(pipe_pipeline_t* pl, pipe_stage_t** out);
 
 /** Writes to a temporary file in the target's folder and renames it over
  *  the target only when every byte is written (and fsync'd): an interrupted
@@ -38,14 +40,14 @@ typedef struct pipe_file_sink_config_s {
   int fsync;         /* 1: fsync before rename (default in the CLI) */
 } pipe_file_sink_config_t;
 
-int pipe_file_sink_new(pipe_pipeline_t* pl, const pipe_file_sink_config_t* cfg,
+PIPE_EXTERN int pipe_file_sink_new(pipe_pipeline_t* pl, const pipe_file_sink_config_t* cfg,
                        pipe_stage_t** out);
 
 /** Writes to standard output (fd 1): a file, pipe or TTY. A closed reader
  *  (EPIPE, as in `pipe csv2json big.csv | head`) ends the run quietly with
  *  status 0, like other Unix tools. SIGPIPE must be ignored by the program
  *  (the CLI does it). */
-int pipe_stdout_sink_new(pipe_pipeline_t* pl, pipe_stage_t** out);
+PIPE_EXTERN int pipe_stdout_sink_new(pipe_pipeline_t* pl, pipe_stage_t** out);
 
 #ifdef __cplusplus
 }

@@ -16,6 +16,8 @@
 #ifndef PIPE_PIPELINE_H
 #define PIPE_PIPELINE_H
 
+#include "pipe/export.h"
+
 #include <stddef.h>
 
 #include "pipe/error.h"
@@ -40,38 +42,38 @@ typedef struct pipe_pipeline_config_s {
 #define PIPE_DEFAULT_HWM 4
 
 /** cfg NULL or zero fields mean the defaults. Returns 0 or PIPE_ENOMEM. */
-int pipe_pipeline_new(struct uv_loop_s* loop, const pipe_pipeline_config_t* cfg,
+PIPE_EXTERN int pipe_pipeline_new(struct uv_loop_s* loop, const pipe_pipeline_config_t* cfg,
                       pipe_pipeline_t** out);
 
 /** Starts the run (it proceeds as the loop runs). done fires exactly once,
  *  with 0 or the first error. Needs a source first and a sink last.
  *  Returns 0, or PIPE_EINVAL (no stages / already run). */
-int pipe_pipeline_run(pipe_pipeline_t* pl, pipe_pipeline_cb done);
+PIPE_EXTERN int pipe_pipeline_run(pipe_pipeline_t* pl, pipe_pipeline_cb done);
 
 /** Fails the run from outside (SIGINT, a client gone): like a stage error. */
-void pipe_pipeline_abort(pipe_pipeline_t* pl, int err);
+PIPE_EXTERN void pipe_pipeline_abort(pipe_pipeline_t* pl, int err);
 
 /** The first error, with detail. code == 0 when none. */
-const pipe_error_t* pipe_pipeline_error(const pipe_pipeline_t* pl);
+PIPE_EXTERN const pipe_error_t* pipe_pipeline_error(const pipe_pipeline_t* pl);
 
 /** Config in force (defaults filled in). */
-const pipe_pipeline_config_t* pipe_pipeline_config(const pipe_pipeline_t* pl);
+PIPE_EXTERN const pipe_pipeline_config_t* pipe_pipeline_config(const pipe_pipeline_t* pl);
 
 /** Stages in order: first() is the source; then s->next. */
-pipe_stage_t* pipe_pipeline_first(const pipe_pipeline_t* pl);
+PIPE_EXTERN pipe_stage_t* pipe_pipeline_first(const pipe_pipeline_t* pl);
 
 /** The loop. */
-struct uv_loop_s* pipe_pipeline_loop(const pipe_pipeline_t* pl);
+PIPE_EXTERN struct uv_loop_s* pipe_pipeline_loop(const pipe_pipeline_t* pl);
 
 /** User pointer. */
-void pipe_pipeline_set_data(pipe_pipeline_t* pl, void* data);
-void* pipe_pipeline_data(const pipe_pipeline_t* pl);
+PIPE_EXTERN void pipe_pipeline_set_data(pipe_pipeline_t* pl, void* data);
+PIPE_EXTERN void* pipe_pipeline_data(const pipe_pipeline_t* pl);
 
 /** Frees stages, pools and the pipeline. Call after done fired (it may be
  *  called from inside done), or on a pipeline that never ran: then every
  *  stage's destroy() runs with PIPE_ECANCELED and the memory goes once the
  *  loop has run again (an internal handle must close first). */
-void pipe_pipeline_free(pipe_pipeline_t* pl);
+PIPE_EXTERN void pipe_pipeline_free(pipe_pipeline_t* pl);
 
 #ifdef __cplusplus
 }

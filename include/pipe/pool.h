@@ -14,6 +14,8 @@
 #ifndef PIPE_POOL_H
 #define PIPE_POOL_H
 
+#include "pipe/export.h"
+
 #include <stddef.h>
 #include <stdint.h>
 
@@ -47,17 +49,17 @@ typedef struct pipe_pool_stats_s {
 
 /** Creates a pool of chunks of `size` bytes, at most `limit` out at once.
  *  Returns 0 and *out, or PIPE_EINVAL (size or limit 0) / PIPE_ENOMEM. */
-int pipe_pool_new(size_t size, size_t limit, pipe_pool_t** out);
+PIPE_EXTERN int pipe_pool_new(size_t size, size_t limit, pipe_pool_t** out);
 
 /** Frees the pool and its cached chunks. Every chunk must have come back:
  *  if some are still out, the pool is marked for freeing and goes away when
  *  the last one returns (so a late unref never touches freed memory). */
-void pipe_pool_free(pipe_pool_t* p);
+PIPE_EXTERN void pipe_pool_free(pipe_pool_t* p);
 
 /** A chunk with refs == 1, off == len == 0; the caller owns that reference
  *  (returns: caller owns). NULL when `limit` chunks are out or malloc
  *  failed (see pipe_pool_stats().misses). Never blocks. */
-pipe_buf_t* pipe_pool_acquire(pipe_pool_t* p);
+PIPE_EXTERN pipe_buf_t* pipe_pool_acquire(pipe_pool_t* p);
 
 /** Queues a one-shot waiter: its callback runs once a chunk comes back to
  *  the pool, from inside the pipe_buf_unref() that returned it. The callback
@@ -66,13 +68,13 @@ pipe_buf_t* pipe_pool_acquire(pipe_pool_t* p);
  *  are all woken, in FIFO order, when a chunk returns (each retries its
  *  acquire; the losers wait again). Returns 0, or PIPE_EBUSY
  *  if w is already queued. */
-int pipe_pool_wait(pipe_pool_t* p, pipe_pool_waiter_t* w, pipe_pool_cb cb);
+PIPE_EXTERN int pipe_pool_wait(pipe_pool_t* p, pipe_pool_waiter_t* w, pipe_pool_cb cb);
 
 /** Removes w from the queue if it is there. Safe to call twice. */
-void pipe_pool_cancel(pipe_pool_t* p, pipe_pool_waiter_t* w);
+PIPE_EXTERN void pipe_pool_cancel(pipe_pool_t* p, pipe_pool_waiter_t* w);
 
 /** Current statistics. */
-pipe_pool_stats_t pipe_pool_stats(const pipe_pool_t* p);
+PIPE_EXTERN pipe_pool_stats_t pipe_pool_stats(const pipe_pool_t* p);
 
 #ifdef __cplusplus
 }

@@ -38,6 +38,8 @@
 #ifndef PIPE_SPEC_H
 #define PIPE_SPEC_H
 
+#include "pipe/export.h"
+
 #include <stddef.h>
 
 #include "pipe/error.h"
@@ -63,23 +65,23 @@ typedef struct pipe_spec_s pipe_spec_t;
  *  '|', "missing sink after '|'" at the last '|', and a lone word with no
  *  '|' just after it ("in.csv out.json", two words and no '|', is a
  *  multi-word source: pointed at its second word). */
-int pipe_spec_parse(const char* spec, pipe_spec_t** out, pipe_error_t* err);
+PIPE_EXTERN int pipe_spec_parse(const char* spec, pipe_spec_t** out, pipe_error_t* err);
 
 /** Frees a parsed spec. NULL is fine. */
-void pipe_spec_free(pipe_spec_t* spec);
+PIPE_EXTERN void pipe_spec_free(pipe_spec_t* spec);
 
 /** Number of stages including source and sink (>= 2). */
-size_t pipe_spec_count(const pipe_spec_t* spec);
+PIPE_EXTERN size_t pipe_spec_count(const pipe_spec_t* spec);
 
 /** The source and sink words, unquoted ("-" for stdin / stdout). Borrowed:
  *  valid until pipe_spec_free. */
-const char* pipe_spec_source(const pipe_spec_t* spec);
-const char* pipe_spec_sink(const pipe_spec_t* spec);
+PIPE_EXTERN const char* pipe_spec_source(const pipe_spec_t* spec);
+PIPE_EXTERN const char* pipe_spec_sink(const pipe_spec_t* spec);
 
 /** Name of stage i: 0 is the source ("file", "stdin" or "s3"), the last is
  *  the sink ("file", "stdout" or "s3"), the others their stage name
  *  ("csv2json"). NULL when i >= pipe_spec_count(). Static strings. */
-const char* pipe_spec_stage_name(const pipe_spec_t* spec, size_t i);
+PIPE_EXTERN const char* pipe_spec_stage_name(const pipe_spec_t* spec, size_t i);
 
 /** Adds the spec's stages to pl, which must have none yet: source,
  *  transforms, sink (a file sink fsyncs before its rename). The stages are
@@ -88,7 +90,7 @@ const char* pipe_spec_stage_name(const pipe_spec_t* spec, size_t i);
  *  an s3:// source or sink ("s3:// is not supported yet", pointing at the
  *  word, checked before anything is added), or a constructor's error with
  *  err pointing at the stage's first word. Loop thread only. */
-int pipe_spec_build(const pipe_spec_t* spec, pipe_pipeline_t* pl,
+PIPE_EXTERN int pipe_spec_build(const pipe_spec_t* spec, pipe_pipeline_t* pl,
                     pipe_error_t* err);
 
 /** Adds one transform stage from its words (argv[0] is the stage name,
@@ -99,7 +101,7 @@ int pipe_spec_build(const pipe_spec_t* spec, pipe_pipeline_t* pl,
  *  word (1 = argv[0], the stage name; so 0 still means "no position"),
  *  has_offset = 0; PIPE_EINVAL for argc < 1; or a constructor's error
  *  (err->column 1). Loop thread only. */
-int pipe_spec_add_stage(pipe_pipeline_t* pl, int argc, char** argv,
+PIPE_EXTERN int pipe_spec_add_stage(pipe_pipeline_t* pl, int argc, char** argv,
                         pipe_stage_t** out, pipe_error_t* err);
 
 /** Renders an error from pipe_spec_parse/pipe_spec_build the way compilers
@@ -116,7 +118,7 @@ int pipe_spec_add_stage(pipe_pipeline_t* pl, int argc, char** argv,
  *  returns the length the whole text needs, as snprintf does: the output
  *  was truncated if the result is >= cap. Returns PIPE_EINVAL (writing an
  *  empty string) when err has no offset or it lies beyond the spec. */
-int pipe_spec_format_error(const char* spec, const pipe_error_t* err,
+PIPE_EXTERN int pipe_spec_format_error(const char* spec, const pipe_error_t* err,
                            char* out, size_t cap);
 
 #ifdef __cplusplus

@@ -25,6 +25,8 @@
 #ifndef PIPE_STAGE_H
 #define PIPE_STAGE_H
 
+#include "pipe/export.h"
+
 #include <stddef.h>
 #include <stdint.h>
 
@@ -91,13 +93,13 @@ struct pipe_stage_s {
 /** Allocates ops->size zeroed bytes, links the stage at the end of pl and
  *  gives it an output pool sized by the pipeline's config. Returns 0 and
  *  *out, PIPE_EINVAL after pipe_pipeline_run(), or PIPE_ENOMEM. */
-int pipe_stage_new(pipe_pipeline_t* pl, const pipe_stage_ops_t* ops,
+PIPE_EXTERN int pipe_stage_new(pipe_pipeline_t* pl, const pipe_stage_ops_t* ops,
                    pipe_stage_t** out);
 
 /** Hands buf (takes it) to s->next. Returns PIPE_OK, PIPE_FULL (accepted:
  *  produce nothing more until s->ops->resume), or < 0 (the pipeline is
  *  failing or torn down; buf was released). */
-int pipe_stage_push(pipe_stage_t* s, pipe_buf_t* buf);
+PIPE_EXTERN int pipe_stage_push(pipe_stage_t* s, pipe_buf_t* buf);
 
 /** s has produced all it will: tells s->next (deferred, after any pending
  *  drain). From the sink, it means the run succeeded. Call once.
@@ -106,41 +108,41 @@ int pipe_stage_push(pipe_stage_t* s, pipe_buf_t* buf);
  *  ones included, then gets destroy(s, 0); from then on pushes release
  *  their buffer and return PIPE_ECANCELED, errors are ignored and
  *  pipe_stage_stopping() is 1. */
-void pipe_stage_end(pipe_stage_t* s);
+PIPE_EXTERN void pipe_stage_end(pipe_stage_t* s);
 
 /** s, having answered PIPE_FULL, can take more: resumes s->prev (deferred).
  *  Harmless when nobody is waiting. */
-void pipe_stage_drain(pipe_stage_t* s);
+PIPE_EXTERN void pipe_stage_drain(pipe_stage_t* s);
 
 /** Waits for a chunk to come back to pool p; then s->ops->resume runs. */
-void pipe_stage_wait_pool(pipe_stage_t* s, pipe_pool_t* p);
+PIPE_EXTERN void pipe_stage_wait_pool(pipe_stage_t* s, pipe_pool_t* p);
 
 /** Schedules s->ops->resume on the deferred queue (at most once queued). */
-void pipe_stage_schedule(pipe_stage_t* s);
+PIPE_EXTERN void pipe_stage_schedule(pipe_stage_t* s);
 
 /** Fails the pipeline: the first error wins (later calls are ignored, and so
  *  are calls after the sink has ended: the run has succeeded); every
  *  stage is then destroyed once and the completion callback gets `err`.
  *  fmt may be NULL (the message is pipe_strerror(err)). */
-void pipe_stage_fail(pipe_stage_t* s, int err, const char* fmt, ...)
+PIPE_EXTERN void pipe_stage_fail(pipe_stage_t* s, int err, const char* fmt, ...)
 #if defined(__GNUC__)
     __attribute__((format(printf, 3, 4)))
 #endif
     ;
 
 /** Same, with a full error context (line, column, offset...) copied from e. */
-void pipe_stage_fail_with(pipe_stage_t* s, const pipe_error_t* e);
+PIPE_EXTERN void pipe_stage_fail_with(pipe_stage_t* s, const pipe_error_t* e);
 
 /** 1 once the pipeline is failing or finished: stop starting new work. */
-int pipe_stage_stopping(const pipe_stage_t* s);
+PIPE_EXTERN int pipe_stage_stopping(const pipe_stage_t* s);
 
 /** Async work in flight (an fs request, a handle to close, a CPU job) keeps
  *  the run open: hold before starting it, release in its callback. */
-void pipe_stage_hold(pipe_stage_t* s);
-void pipe_stage_release(pipe_stage_t* s);
+PIPE_EXTERN void pipe_stage_hold(pipe_stage_t* s);
+PIPE_EXTERN void pipe_stage_release(pipe_stage_t* s);
 
 /** The loop the stage runs on. */
-struct uv_loop_s* pipe_stage_loop(const pipe_stage_t* s);
+PIPE_EXTERN struct uv_loop_s* pipe_stage_loop(const pipe_stage_t* s);
 
 #ifdef __cplusplus
 }

@@ -21,6 +21,8 @@
 #ifndef PIPE_TRANSFORM_H
 #define PIPE_TRANSFORM_H
 
+#include "pipe/export.h"
+
 #include <stddef.h>
 #include <stdint.h>
 
@@ -52,10 +54,10 @@ typedef struct pipe_xform_ops_s {
 } pipe_xform_ops_t;
 
 /** The core's stage functions for transforms; use via the macro. */
-int pipe_xform_write(pipe_stage_t* s, pipe_buf_t* buf);
-int pipe_xform_end(pipe_stage_t* s);
-void pipe_xform_resume(pipe_stage_t* s);
-void pipe_xform_destroy(pipe_stage_t* s, int status);
+PIPE_EXTERN int pipe_xform_write(pipe_stage_t* s, pipe_buf_t* buf);
+PIPE_EXTERN int pipe_xform_end(pipe_stage_t* s);
+PIPE_EXTERN void pipe_xform_resume(pipe_stage_t* s);
+PIPE_EXTERN void pipe_xform_destroy(pipe_stage_t* s, int status);
 
 #define PIPE_XFORM_STAGE_OPS(name_, size_)                                   \
   { (name_), (size_), NULL, pipe_xform_write, pipe_xform_end,                \
@@ -73,7 +75,7 @@ struct pipe_xform_s {
 
 /** Creates a transform stage at the end of pl. ops->stage.size must be at
  *  least sizeof(pipe_xform_t). Returns 0 and *out, or < 0. */
-int pipe_xform_new(pipe_pipeline_t* pl, const pipe_xform_ops_t* ops,
+PIPE_EXTERN int pipe_xform_new(pipe_pipeline_t* pl, const pipe_xform_ops_t* ops,
                    pipe_xform_t** out);
 
 #ifdef __cplusplus
