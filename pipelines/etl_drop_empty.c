@@ -98,8 +98,11 @@ static void drop_destroy(pipe_xform_t* x, int status) {
 }
 
 static const pipe_xform_ops_t drop_empty_ops = {
-    PIPE_XFORM_STAGE_OPS("drop_empty", sizeof(drop_empty_t)), drop_convert,
-    drop_finish, drop_destroy, 0};
+    .stage = PIPE_XFORM_STAGE_OPS("drop_empty", sizeof(drop_empty_t)),
+    .convert = drop_convert,
+    .finish = drop_finish,
+    .destroy = drop_destroy,
+};
 
 static int drop_empty_new(pipe_pipeline_t* pl, const char* column) {
   pipe_xform_t* x;

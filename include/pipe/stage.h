@@ -41,7 +41,9 @@ extern "C" {
 typedef struct pipe_pipeline_s pipe_pipeline_t;
 typedef struct pipe_stage_s pipe_stage_t;
 
-/** One const table per stage kind (curl's Curl_cwtype). Unused slots NULL. */
+/** One const table per stage kind (curl's Curl_cwtype), written with
+ *  designated initializers (.name = ..., .write = ...) so that an op added
+ *  here later shifts no table. Unused slots NULL. */
 typedef struct pipe_stage_ops_s {
   const char* name; /* "csv2json": used in errors, logs and counters */
   size_t size;      /* sizeof the concrete stage; pipe_stage_t first member */

@@ -11,8 +11,9 @@
  *
  *   typedef struct { pipe_xform_t base; int my_state; } upper_t;
  *   static const pipe_xform_ops_t upper_ops = {
- *     PIPE_XFORM_STAGE_OPS("upper", sizeof(upper_t)), upper_convert, NULL,
- *     NULL, 0};
+ *     .stage = PIPE_XFORM_STAGE_OPS("upper", sizeof(upper_t)),
+ *     .convert = upper_convert,
+ *   };
  *   pipe_xform_t* x; pipe_xform_new(pl, &upper_ops, &x);
  *
  * The converter runs on the loop thread: keep a call to about one buffer of
@@ -59,9 +60,12 @@ PIPE_EXTERN int pipe_xform_end(pipe_stage_t* s);
 PIPE_EXTERN void pipe_xform_resume(pipe_stage_t* s);
 PIPE_EXTERN void pipe_xform_destroy(pipe_stage_t* s, int status);
 
+/* Designated initializers: an op added to pipe_stage_ops_t later shifts
+ * nothing in a table built with this macro. */
 #define PIPE_XFORM_STAGE_OPS(name_, size_)                                   \
-  { (name_), (size_), NULL, pipe_xform_write, pipe_xform_end,                \
-    pipe_xform_resume, pipe_xform_destroy }
+  { .name = (name_), .size = (size_), .write = pipe_xform_write,             \
+    .end = pipe_xform_end, .resume = pipe_xform_resume,                      \
+    .destroy = pipe_xform_destroy }
 
 struct pipe_xform_s {
   pipe_stage_t stage;            /* first: a pipe_xform_t* is a stage */

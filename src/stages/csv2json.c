@@ -45,11 +45,11 @@ static void csv2json_destroy(pipe_xform_t* x, int status) {
 }
 
 static const pipe_xform_ops_t csv2json_ops = {
-    PIPE_XFORM_STAGE_OPS("csv2json", sizeof(csv2json_t)),
-    csv2json_convert,
-    csv2json_finish,
-    csv2json_destroy,
-    4096,
+    .stage = PIPE_XFORM_STAGE_OPS("csv2json", sizeof(csv2json_t)),
+    .convert = csv2json_convert,
+    .finish = csv2json_finish,
+    .destroy = csv2json_destroy,
+    .min_room = 4096,
 };
 
 int pipe_csv2json_new(pipe_pipeline_t* pl, const pipe_csv2json_config_t* cfg,

@@ -300,9 +300,12 @@ static void file_sink_destroy(pipe_stage_t* s, int status) {
 }
 
 static const pipe_stage_ops_t file_sink_ops = {
-    "file_sink",       sizeof(file_sink_t), file_sink_start,
-    file_sink_write,   file_sink_end,       NULL,
-    file_sink_destroy,
+    .name = "file_sink",
+    .size = sizeof(file_sink_t),
+    .start = file_sink_start,
+    .write = file_sink_write,
+    .end = file_sink_end,
+    .destroy = file_sink_destroy,
 };
 
 int pipe_file_sink_new(pipe_pipeline_t* pl, const pipe_file_sink_config_t* cfg,

@@ -70,8 +70,11 @@ static void file_source_destroy(pipe_stage_t* s, int status) {
 }
 
 static const pipe_stage_ops_t file_source_ops = {
-    "file_source", sizeof(file_source_t), file_source_start,   NULL,
-    NULL,          file_source_resume,    file_source_destroy,
+    .name = "file_source",
+    .size = sizeof(file_source_t),
+    .start = file_source_start,
+    .resume = file_source_resume,
+    .destroy = file_source_destroy,
 };
 
 int pipe_file_source_new(pipe_pipeline_t* pl,

@@ -179,11 +179,11 @@ static void gunzip_destroy(pipe_xform_t* x, int status) {
 }
 
 static const pipe_xform_ops_t gunzip_ops = {
-    PIPE_XFORM_STAGE_OPS("gunzip", sizeof(gunzip_t)),
-    gunzip_convert,
-    gunzip_finish,
-    gunzip_destroy,
-    1, /* inflate writes into any room at all */
+    .stage = PIPE_XFORM_STAGE_OPS("gunzip", sizeof(gunzip_t)),
+    .convert = gunzip_convert,
+    .finish = gunzip_finish,
+    .destroy = gunzip_destroy,
+    .min_room = 1, /* inflate writes into any room at all */
 };
 
 int pipe_gunzip_new(pipe_pipeline_t* pl, pipe_stage_t** out) {

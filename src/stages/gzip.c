@@ -456,7 +456,12 @@ static void gz_destroy(pipe_stage_t* s, int status) {
 }
 
 static const pipe_stage_ops_t gz_ops = {
-    "gzip", sizeof(gz_t), NULL, gz_write, gz_end, gz_resume, gz_destroy,
+    .name = "gzip",
+    .size = sizeof(gz_t),
+    .write = gz_write,
+    .end = gz_end,
+    .resume = gz_resume,
+    .destroy = gz_destroy,
 };
 
 /* ---- construction -------------------------------------------------------- */

@@ -118,8 +118,13 @@ static void hash_destroy(pipe_stage_t* s, int status) {
 }
 
 static const pipe_stage_ops_t hash_ops = {
-    "hash",   sizeof(hash_t), NULL,        hash_write,
-    hash_end, hash_resume,    hash_destroy};
+    .name = "hash",
+    .size = sizeof(hash_t),
+    .write = hash_write,
+    .end = hash_end,
+    .resume = hash_resume,
+    .destroy = hash_destroy,
+};
 
 int pipe_hash_new(pipe_pipeline_t* pl, pipe_hash_algo_t algo,
                   pipe_stage_t** out) {

@@ -156,8 +156,11 @@ static void stdin_source_destroy(pipe_stage_t* s, int status) {
 }
 
 static const pipe_stage_ops_t stdin_source_ops = {
-    "stdin_source", sizeof(stdin_source_t), stdin_source_start,   NULL,
-    NULL,           stdin_source_resume,    stdin_source_destroy,
+    .name = "stdin_source",
+    .size = sizeof(stdin_source_t),
+    .start = stdin_source_start,
+    .resume = stdin_source_resume,
+    .destroy = stdin_source_destroy,
 };
 
 int pipe_stdin_source_new(pipe_pipeline_t* pl, pipe_stage_t** out) {

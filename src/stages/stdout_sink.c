@@ -93,9 +93,12 @@ static void stdout_sink_destroy(pipe_stage_t* s, int status) {
 }
 
 static const pipe_stage_ops_t stdout_sink_ops = {
-    "stdout_sink",       sizeof(stdout_sink_t), stdout_sink_start,
-    stdout_sink_write,   stdout_sink_end,       NULL,
-    stdout_sink_destroy,
+    .name = "stdout_sink",
+    .size = sizeof(stdout_sink_t),
+    .start = stdout_sink_start,
+    .write = stdout_sink_write,
+    .end = stdout_sink_end,
+    .destroy = stdout_sink_destroy,
 };
 
 int pipe_stdout_sink_new(pipe_pipeline_t* pl, pipe_stage_t** out) {

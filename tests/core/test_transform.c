@@ -22,8 +22,9 @@ static int upper_convert(pipe_xform_t* x, const uint8_t* in, size_t len,
 }
 
 static const pipe_xform_ops_t upper_ops = {
-    PIPE_XFORM_STAGE_OPS("upper", sizeof(pipe_xform_t)), upper_convert, NULL,
-    NULL, 0};
+    .stage = PIPE_XFORM_STAGE_OPS("upper", sizeof(pipe_xform_t)),
+    .convert = upper_convert,
+};
 
 /* ---- expand: every input byte 100 times ---------------------------------- */
 
@@ -57,8 +58,10 @@ static int expand_finish(pipe_xform_t* x, uint8_t* out, size_t cap,
 }
 
 static const pipe_xform_ops_t expand_ops = {
-    PIPE_XFORM_STAGE_OPS("expand", sizeof(expand_t)), expand_convert,
-    expand_finish, NULL, 0};
+    .stage = PIPE_XFORM_STAGE_OPS("expand", sizeof(expand_t)),
+    .convert = expand_convert,
+    .finish = expand_finish,
+};
 
 /* ---- failing converter ----------------------------------------------------
  */
@@ -80,8 +83,9 @@ static int bad_convert(pipe_xform_t* x, const uint8_t* in, size_t len,
 }
 
 static const pipe_xform_ops_t bad_ops = {
-    PIPE_XFORM_STAGE_OPS("bad", sizeof(pipe_xform_t)), bad_convert, NULL, NULL,
-    0};
+    .stage = PIPE_XFORM_STAGE_OPS("bad", sizeof(pipe_xform_t)),
+    .convert = bad_convert,
+};
 
 static pipe_xform_t* add_xform(pipe_pipeline_t* pl,
                                const pipe_xform_ops_t* ops) {

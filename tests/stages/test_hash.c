@@ -202,7 +202,12 @@ static void probe_resume(pipe_stage_t* s) {
   pipe_stage_drain(s);
 }
 static const pipe_stage_ops_t probe_ops = {
-    "probe", sizeof(rec_t), NULL, probe_write, probe_end, probe_resume, NULL};
+    .name = "probe",
+    .size = sizeof(rec_t),
+    .write = probe_write,
+    .end = probe_end,
+    .resume = probe_resume,
+};
 
 static int rsink_write(pipe_stage_t* s, pipe_buf_t* b) {
   rec_note((rec_t*)s, b);
@@ -214,7 +219,11 @@ static int rsink_end(pipe_stage_t* s) {
   return 0;
 }
 static const pipe_stage_ops_t rsink_ops = {
-    "rsink", sizeof(rec_t), NULL, rsink_write, rsink_end, NULL, NULL};
+    .name = "rsink",
+    .size = sizeof(rec_t),
+    .write = rsink_write,
+    .end = rsink_end,
+};
 
 Test(hash, forwards_the_same_buffer_without_copying) {
   size_t n = 40 * 1000;

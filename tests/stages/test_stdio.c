@@ -315,8 +315,9 @@ static int upper_convert(pipe_xform_t* x, const uint8_t* in, size_t len,
 }
 
 static const pipe_xform_ops_t upper_ops = {
-    PIPE_XFORM_STAGE_OPS("upper", sizeof(pipe_xform_t)), upper_convert, NULL,
-    NULL, 0};
+    .stage = PIPE_XFORM_STAGE_OPS("upper", sizeof(pipe_xform_t)),
+    .convert = upper_convert,
+};
 
 Test(stdio, stdout_reader_closing_early_ends_the_run_with_status_0) {
   /* `pipe x big.csv | head -c 1000`: file source -> transform -> stdout,

@@ -143,8 +143,12 @@ static void src_destroy(pipe_stage_t* s, int status) {
 }
 
 static const pipe_stage_ops_t th_source_ops = {
-    "th_source", sizeof(th_source_t), src_start,  NULL,
-    NULL,        src_resume,          src_destroy};
+    .name = "th_source",
+    .size = sizeof(th_source_t),
+    .start = src_start,
+    .resume = src_resume,
+    .destroy = src_destroy,
+};
 
 th_source_t* th_source_new(pipe_pipeline_t* pl, const void* data, size_t len,
                            size_t chunk) {
@@ -274,8 +278,13 @@ static void sink_destroy(pipe_stage_t* s, int status) {
 }
 
 static const pipe_stage_ops_t th_sink_ops = {
-    "th_sink", sizeof(th_sink_t), sink_start, sink_write, sink_end,
-    NULL,      sink_destroy};
+    .name = "th_sink",
+    .size = sizeof(th_sink_t),
+    .start = sink_start,
+    .write = sink_write,
+    .end = sink_end,
+    .destroy = sink_destroy,
+};
 
 th_sink_t* th_sink_new(pipe_pipeline_t* pl, size_t full_at, uint64_t tick_ms) {
   pipe_stage_t* s;
@@ -331,8 +340,13 @@ static void fail_destroy(pipe_stage_t* s, int status) {
 }
 
 static const pipe_stage_ops_t th_fail_ops = {
-    "th_fail", sizeof(th_fail_t), NULL,        fail_write,
-    fail_end,  fail_resume,       fail_destroy};
+    .name = "th_fail",
+    .size = sizeof(th_fail_t),
+    .write = fail_write,
+    .end = fail_end,
+    .resume = fail_resume,
+    .destroy = fail_destroy,
+};
 
 th_fail_t* th_fail_new(pipe_pipeline_t* pl, int fail_at, int err) {
   pipe_stage_t* s;
