@@ -22,7 +22,12 @@
 extern "C" {
 #endif
 
-/* XX(name, value, message). Own codes stay stable once released. */
+/* XX(name, value, message). Own codes stay stable once released.
+ * Every error libuv can hand the library (UV_ERRNO_MAP, getaddrinfo's
+ * EAI_* aside: the library resolves no names through libuv) has an entry
+ * with libuv's name and message, so pipe_err_name()/pipe_strerror() name
+ * whatever a stage passes on; tests/core/test_error.c checks it against
+ * uv.h. EOF, ECHARSET and EFTYPE are libuv's own values (no errno). */
 #define PIPE_ERRNO_MAP(XX)                                                    \
   XX(EPERM, -EPERM, "operation not permitted")                                \
   XX(ENOENT, -ENOENT, "no such file or directory")                            \
@@ -39,6 +44,59 @@ extern "C" {
   XX(EPIPE, -EPIPE, "broken pipe")                                            \
   XX(ECANCELED, -ECANCELED, "operation canceled")                             \
   XX(EBUSY, -EBUSY, "resource busy")                                          \
+  XX(E2BIG, -E2BIG, "argument list too long")                                 \
+  XX(EADDRINUSE, -EADDRINUSE, "address already in use")                       \
+  XX(EADDRNOTAVAIL, -EADDRNOTAVAIL, "address not available")                  \
+  XX(EAFNOSUPPORT, -EAFNOSUPPORT, "address family not supported")             \
+  XX(EALREADY, -EALREADY, "connection already in progress")                   \
+  XX(ECONNABORTED, -ECONNABORTED, "software caused connection abort")         \
+  XX(ECONNREFUSED, -ECONNREFUSED, "connection refused")                       \
+  XX(ECONNRESET, -ECONNRESET, "connection reset by peer")                     \
+  XX(EDESTADDRREQ, -EDESTADDRREQ, "destination address required")             \
+  XX(EDQUOT, -EDQUOT, "disk quota exceeded")                                  \
+  XX(EFAULT, -EFAULT, "bad address in system call argument")                  \
+  XX(EFBIG, -EFBIG, "file too large")                                         \
+  XX(EHOSTDOWN, -EHOSTDOWN, "host is down")                                   \
+  XX(EHOSTUNREACH, -EHOSTUNREACH, "host is unreachable")                      \
+  XX(EILSEQ, -EILSEQ, "illegal byte sequence")                                \
+  XX(EINTR, -EINTR, "interrupted system call")                                \
+  XX(EISCONN, -EISCONN, "socket is already connected")                        \
+  XX(ELOOP, -ELOOP, "too many symbolic links encountered")                    \
+  XX(EMFILE, -EMFILE, "too many open files")                                  \
+  XX(EMLINK, -EMLINK, "too many links")                                       \
+  XX(EMSGSIZE, -EMSGSIZE, "message too long")                                 \
+  XX(ENAMETOOLONG, -ENAMETOOLONG, "name too long")                            \
+  XX(ENETDOWN, -ENETDOWN, "network is down")                                  \
+  XX(ENETUNREACH, -ENETUNREACH, "network is unreachable")                     \
+  XX(ENFILE, -ENFILE, "file table overflow")                                  \
+  XX(ENOBUFS, -ENOBUFS, "no buffer space available")                          \
+  XX(ENODEV, -ENODEV, "no such device")                                       \
+  XX(ENONET, -ENONET, "machine is not on the network")                        \
+  XX(ENOPROTOOPT, -ENOPROTOOPT, "protocol not available")                     \
+  XX(ENOSYS, -ENOSYS, "function not implemented")                             \
+  XX(ENOTCONN, -ENOTCONN, "socket is not connected")                          \
+  XX(ENOTEMPTY, -ENOTEMPTY, "directory not empty")                            \
+  XX(ENOTSOCK, -ENOTSOCK, "socket operation on non-socket")                   \
+  XX(ENOTSUP, -ENOTSUP, "operation not supported")                            \
+  XX(ENOTTY, -ENOTTY, "inappropriate ioctl for device")                       \
+  XX(ENXIO, -ENXIO, "no such device or address")                              \
+  XX(EOVERFLOW, -EOVERFLOW, "value too large for defined data type")          \
+  XX(EPROTO, -EPROTO, "protocol error")                                       \
+  XX(EPROTONOSUPPORT, -EPROTONOSUPPORT, "protocol not supported")             \
+  XX(EPROTOTYPE, -EPROTOTYPE, "protocol wrong type for socket")               \
+  XX(ERANGE, -ERANGE, "result too large")                                     \
+  XX(EREMOTEIO, -EREMOTEIO, "remote I/O error")                               \
+  XX(EROFS, -EROFS, "read-only file system")                                  \
+  XX(ESHUTDOWN, -ESHUTDOWN, "cannot send after transport endpoint shutdown")  \
+  XX(ESOCKTNOSUPPORT, -ESOCKTNOSUPPORT, "socket type not supported")          \
+  XX(ESPIPE, -ESPIPE, "invalid seek")                                         \
+  XX(ESRCH, -ESRCH, "no such process")                                        \
+  XX(ETIMEDOUT, -ETIMEDOUT, "connection timed out")                           \
+  XX(ETXTBSY, -ETXTBSY, "text file is busy")                                  \
+  XX(EXDEV, -EXDEV, "cross-device link not permitted")                        \
+  XX(EOF, -4095, "end of file")                                               \
+  XX(ECHARSET, -4080, "invalid Unicode character")                            \
+  XX(EFTYPE, -4028, "inappropriate file type or format")                      \
   XX(ECSV, -5001, "malformed CSV")                                            \
   XX(EUTF8, -5002, "invalid UTF-8")                                           \
   XX(EFIELDS, -5003, "wrong number of fields")                                \

@@ -46,11 +46,20 @@ PIPE_EXTERN int pipe_pipeline_new(struct uv_loop_s* loop, const pipe_pipeline_co
                       pipe_pipeline_t** out);
 
 /** Starts the run (it proceeds as the loop runs). done fires exactly once,
- *  with 0 or the first error. Needs a source first and a sink last.
- *  Returns 0, or PIPE_EINVAL (no stages / already run). */
+ *  with 0 or the first error. Needs a source first (no write()), then
+ *  stages that all have write(), the last being the sink. Returns 0, or
+ *  PIPE_EINVAL (no stages, a stage without write() after the first, a
+ *  source not first, already run): then nothing started and done will not
+ *  fire. After pipe_pipeline_abort() it starts no stage and done fires
+ *  with the abort's error. */
 PIPE_EXTERN int pipe_pipeline_run(pipe_pipeline_t* pl, pipe_pipeline_cb done);
 
-/** Fails the run from outside (SIGINT, a client gone): like a stage error. */
+/** Fails the run from outside (SIGINT, a client gone) with err (< 0; any
+ *  other value means PIPE_EIO): like a stage error, the first outcome wins
+ *  and later ones are ignored, but no stage is named (pipe_error_t.stage
+ *  is "", msg is pipe_strerror(err)). Before pipe_pipeline_run() it makes
+ *  that run start nothing and complete with err; after the outcome is
+ *  decided (an error, the sink ended) it does nothing. */
 PIPE_EXTERN void pipe_pipeline_abort(pipe_pipeline_t* pl, int err);
 
 /** The first error, with detail. code == 0 when none. */
@@ -69,10 +78,15 @@ PIPE_EXTERN struct uv_loop_s* pipe_pipeline_loop(const pipe_pipeline_t* pl);
 PIPE_EXTERN void pipe_pipeline_set_data(pipe_pipeline_t* pl, void* data);
 PIPE_EXTERN void* pipe_pipeline_data(const pipe_pipeline_t* pl);
 
-/** Frees stages, pools and the pipeline. Call after done fired (it may be
- *  called from inside done), or on a pipeline that never ran: then every
- *  stage's destroy() runs with PIPE_ECANCELED and the memory goes once the
- *  loop has run again (an internal handle must close first). */
+/** Frees stages, pools and the pipeline. After done fired (it may be
+ *  called from inside done) it frees at once. On a pipeline that never ran,
+ *  every stage's destroy() runs with PIPE_ECANCELED and the memory goes
+ *  once the loop has run again (an internal handle must close first). On a
+ *  running pipeline the free is deferred: the run is aborted with
+ *  PIPE_ECANCELED (unless its outcome was already decided), teardown runs
+ *  as for an error, and the memory goes when it has finished — done does
+ *  NOT fire (the caller gave the pipeline up). In every case pl must not
+ *  be used after this call. NULL is fine. */
 PIPE_EXTERN void pipe_pipeline_free(pipe_pipeline_t* pl);
 
 #ifdef __cplusplus

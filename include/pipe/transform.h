@@ -46,7 +46,9 @@ typedef struct pipe_xform_ops_s {
   int (*convert)(pipe_xform_t* x, const uint8_t* in, size_t len,
                  size_t* consumed, uint8_t* out, size_t cap, size_t* produced);
   /** End of input: writes what is left. Returns 0 when done, PIPE_FULL to be
-   *  called again with a fresh buffer, < 0 on error. NULL: nothing to do. */
+   *  called again with a fresh buffer (the partly filled one is pushed on
+   *  first), < 0 on error. FULL with nothing produced into an empty buffer
+   *  fails the run (no progress). NULL: nothing to do. */
   int (*finish)(pipe_xform_t* x, uint8_t* out, size_t cap, size_t* produced);
   /** Frees your state; status < 0 means the run failed. May be NULL. */
   void (*destroy)(pipe_xform_t* x, int status);
@@ -70,11 +72,13 @@ PIPE_EXTERN void pipe_xform_destroy(pipe_stage_t* s, int status);
 struct pipe_xform_s {
   pipe_stage_t stage;            /* first: a pipe_xform_t* is a stage */
   const pipe_xform_ops_t* xops;
-  pipe_buf_t* in;                /* input being converted (owned) */
+  pipe_buf_t* in;                /* input being converted (a reference we
+                                    own; its off/len are never changed) */
   pipe_buf_t* out;               /* output being filled (owned) */
   unsigned ending : 1;           /* end() received */
   unsigned finished : 1;         /* finish() returned 0 */
   unsigned upstream_full : 1;    /* we answered PIPE_FULL to upstream */
+  size_t in_off;                 /* bytes of `in` already converted */
 };
 
 /** Creates a transform stage at the end of pl. ops->stage.size must be at

@@ -9,7 +9,8 @@
  *
  * Lifecycle: NEW -> RUNNING -> (first error | sink ended) TEARING -> every
  * destroy() called -> holds reach 0 -> idle handle closed -> DONE, then the
- * completion callback. Only after that may the pipeline be freed.
+ * completion callback. pipe_pipeline_free() before DONE aborts the run and
+ * defers the free to the end of teardown, without the callback.
  */
 #include <stdarg.h>
 #include <stdio.h>
@@ -239,8 +240,10 @@ void pipe_stage_end(pipe_stage_t* s) {
 
 /* ---- errors and teardown ------------------------------------------------- */
 
-static int pl_record(pipe_stage_t* s, int err) {
-  pipe_pipeline_t* pl = s->pipeline;
+/* Records the run's outcome as failed with err, by the stage named `who`
+ * ("" when no stage failed: an abort from outside). Returns 1 if this was
+ * the first outcome (the caller fills in the message), 0 if ignored. */
+static int pl_record(pipe_pipeline_t* pl, const char* who, int err) {
   if (pl->state != PL_RUNNING && pl->state != PL_NEW) return 0;
   /* The first outcome wins: an earlier error, or the sink having ended (the
    * run succeeded; teardown is queued). Without the second test a stage
@@ -249,16 +252,18 @@ static int pl_record(pipe_stage_t* s, int err) {
   if (pl->err.code != 0 || pl->teardown_queued) return 0;
   if (err >= 0) err = PIPE_EIO;
   pl->err.code = err;
-  snprintf(pl->err.stage, sizeof(pl->err.stage), "%s", s ? s->name : "");
+  snprintf(pl->err.stage, sizeof(pl->err.stage), "%s", who);
   pl->status = err;
   pl->teardown_queued = 1;
-  pl_kick(pl);
+  /* Before run() the teardown waits for run(), which then starts nothing:
+   * the idle handle must not tear down a pipeline that is not running. */
+  if (pl->state == PL_RUNNING) pl_kick(pl);
   return 1;
 }
 
 void pipe_stage_fail(pipe_stage_t* s, int err, const char* fmt, ...) {
   pipe_pipeline_t* pl = s->pipeline;
-  if (!pl_record(s, err)) return;
+  if (!pl_record(pl, s->name, err)) return;
   if (fmt != NULL) {
     va_list ap;
     va_start(ap, fmt);
@@ -272,7 +277,7 @@ void pipe_stage_fail(pipe_stage_t* s, int err, const char* fmt, ...) {
 void pipe_stage_fail_with(pipe_stage_t* s, const pipe_error_t* e) {
   pipe_pipeline_t* pl = s->pipeline;
   char stage[sizeof(pl->err.stage)];
-  if (!pl_record(s, e->code)) return;
+  if (!pl_record(pl, s->name, e->code)) return;
   memcpy(stage, pl->err.stage, sizeof(stage));
   pl->err = *e;
   if (pl->err.code >= 0) pl->err.code = PIPE_EIO;
@@ -280,7 +285,10 @@ void pipe_stage_fail_with(pipe_stage_t* s, const pipe_error_t* e) {
 }
 
 void pipe_pipeline_abort(pipe_pipeline_t* pl, int err) {
-  if (pl->first != NULL) pipe_stage_fail(pl->first, err, NULL);
+  /* No stage failed: err.stage stays empty, so that a message does not
+   * blame the source for a signal or a client gone. */
+  if (!pl_record(pl, "", err)) return;
+  snprintf(pl->err.msg, sizeof(pl->err.msg), "%s", pipe_strerror(pl->err.code));
 }
 
 int pipe_stage_stopping(const pipe_stage_t* s) {
@@ -349,10 +357,20 @@ int pipe_pipeline_run(pipe_pipeline_t* pl, pipe_pipeline_cb done) {
   pipe_stage_t* s;
   if (pl->state != PL_NEW || pl->first == NULL || pl->first == pl->last)
     return PIPE_EINVAL;
-  if (pl->first->ops->write != NULL || pl->last->ops->write == NULL)
-    return PIPE_EINVAL; /* source first, sink last */
+  /* A source first (nothing writes to it), and every other stage takes
+   * writes: a stage without write() anywhere after the first would be
+   * called through NULL by the first push. */
+  if (pl->first->ops->write != NULL) return PIPE_EINVAL;
+  for (s = pl->first->next; s != NULL; s = s->next)
+    if (s->ops->write == NULL) return PIPE_EINVAL;
   pl->done = done;
   pl->state = PL_RUNNING;
+  if (pl->teardown_queued) {
+    /* Aborted before run(): start nothing (a file sink would create its
+     * temp file), tear down with the abort's error, fire done once. */
+    pl_kick(pl);
+    return 0;
+  }
   /* Sink first, so that whatever the source pushes finds it ready. */
   for (s = pl->last; s != NULL && pl->state == PL_RUNNING; s = s->prev) {
     if (s->ops->start != NULL && !pipe_stage_stopping(s)) {
@@ -408,6 +426,15 @@ void pipe_pipeline_free(pipe_pipeline_t* pl) {
     }
     pl->destroying = 0;
     pl_maybe_done(pl);
+    return;
+  }
+  if (pl->state != PL_DONE) {
+    /* Still running, tearing down or closing: freeing now would pull the
+     * stages out from under the loop. Abort the run (a no-op if its outcome
+     * is already decided) and free once the idle handle has closed, in
+     * place of the completion callback. */
+    pl->free_on_close = 1;
+    if (pl->state == PL_RUNNING) pipe_pipeline_abort(pl, PIPE_ECANCELED);
     return;
   }
   pl_free_now(pl);

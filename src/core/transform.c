@@ -62,7 +62,11 @@ static int pump(pipe_xform_t* x) {
       }
     }
     if (x->in != NULL) {
-      r = x->xops->convert(x, pipe_buf_data(x->in), x->in->len, &consumed,
+      /* Our read position lives in x->in_off, never in the buffer: the
+       * buffer may be shared (refs > 1: a tee, a source keeping it), and
+       * off/len belong to whoever made it. */
+      r = x->xops->convert(x, pipe_buf_data(x->in) + x->in_off,
+                           x->in->len - x->in_off, &consumed,
                            pipe_buf_tail(x->out), pipe_buf_room(x->out),
                            &produced);
       if (r < 0) {
@@ -74,12 +78,12 @@ static int pump(pipe_xform_t* x) {
         pipe_stage_fail(s, PIPE_EIO, "%s made no progress (bug)", s->name);
         return PIPE_EIO;
       }
-      x->in->off += consumed;
-      x->in->len -= consumed;
+      x->in_off += consumed;
       x->out->len += produced;
-      if (x->in->len == 0) {
+      if (x->in_off >= x->in->len) {
         pipe_buf_unref(x->in);
         x->in = NULL;
+        x->in_off = 0;
       }
     } else {
       r = 0;
@@ -91,7 +95,22 @@ static int pump(pipe_xform_t* x) {
         return r;
       }
       x->out->len += produced;
-      if (r == 0) x->finished = 1;
+      if (r == 0) {
+        x->finished = 1;
+      } else if (produced == 0) {
+        /* FULL asks for a fresh buffer. Given one already, and it made
+         * nothing of it, it would ask forever: the same progress check as
+         * convert() has. Else push the partial buffer so the next call gets
+         * a whole one. */
+        if (x->out->len == 0) {
+          pipe_stage_fail(s, PIPE_EIO, "%s made no progress at end (bug)",
+                          s->name);
+          return PIPE_EIO;
+        }
+        r = flush_out(x);
+        if (r < 0) return r;
+        continue;
+      }
     }
     /* Push a full buffer now; a partial one only at the very end, so that
      * buffers travel full (fewer pushes, fewer writes). */
@@ -127,6 +146,7 @@ int pipe_xform_write(pipe_stage_t* s, pipe_buf_t* buf) {
     return PIPE_FULL;
   }
   x->in = buf;
+  x->in_off = 0;
   r = pump(x);
   if (r < 0) return r;
   if (x->in != NULL || s->blocked) {
@@ -150,5 +170,6 @@ void pipe_xform_destroy(pipe_stage_t* s, int status) {
   pipe_buf_unref(x->in);
   pipe_buf_unref(x->out);
   x->in = x->out = NULL;
+  x->in_off = 0;
   if (x->xops->destroy != NULL) x->xops->destroy(x, status);
 }

@@ -22,6 +22,7 @@ static void init_common(pipe_fd_writer_t* w, pipe_stage_t* s,
   w->fd = -1;
   w->offset = -1;
   w->head = w->tail = NULL;
+  w->head_off = 0;
   w->count = w->inflight = w->inflight_bytes = 0;
   w->hwm = pipe_pipeline_config(s->pipeline)->hwm;
   w->done = done;
@@ -49,6 +50,7 @@ static void drop_front(pipe_fd_writer_t* w, size_t n) {
   while (n-- > 0 && w->head != NULL) {
     pipe_buf_t* b = w->head;
     w->head = b->next;
+    w->head_off = 0;
     if (w->head == NULL) w->tail = NULL;
     w->count--;
     pipe_buf_unref(b);
@@ -104,16 +106,17 @@ static void complete(pipe_fd_writer_t* w, ssize_t res) {
   }
   if (w->offset >= 0) w->offset += res;
   /* Short writes leave the rest of a buffer (or of the batch) in the queue:
-   * the next kick continues from there. */
+   * the next kick continues from there. The position goes in head_off, not
+   * in the buffer's off/len: those are its producer's, and a buffer with
+   * refs > 1 is read-only to us. */
   left = (size_t)res;
   while (left > 0 && w->head != NULL) {
     pipe_buf_t* b = w->head;
-    if (b->len > left) {
-      b->off += left;
-      b->len -= left;
+    if (b->len - w->head_off > left) {
+      w->head_off += left;
       break;
     }
-    left -= b->len;
+    left -= b->len - w->head_off;
     drop_front(w, 1);
   }
   if (w->full && w->count < w->hwm) {
@@ -158,8 +161,10 @@ static void kick(pipe_fd_writer_t* w) {
   }
   /* The request borrows these buffers' bytes until its callback. */
   for (b = w->head; b != NULL && n < MAX_IOV; b = b->next) {
-    iov[n++] = uv_buf_init((char*)pipe_buf_data(b), (unsigned)b->len);
-    bytes += b->len;
+    size_t skip = b == w->head ? w->head_off : 0;
+    iov[n++] = uv_buf_init((char*)pipe_buf_data(b) + skip,
+                           (unsigned)(b->len - skip));
+    bytes += b->len - skip;
   }
   w->inflight = n;
   w->inflight_bytes = bytes;

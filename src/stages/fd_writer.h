@@ -39,6 +39,8 @@ struct pipe_fd_writer_s {
   } req;            /* the one request in flight */
   pipe_buf_t* head; /* queue, linked by ->next; owned by the writer */
   pipe_buf_t* tail;
+  size_t head_off; /* bytes of head already written (a short write): kept
+                      here, never in the buffer, which may be shared */
   size_t count;    /* buffers queued, those in flight included */
   size_t inflight; /* the first `inflight` buffers are in req */
   size_t inflight_bytes;

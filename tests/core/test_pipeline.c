@@ -265,3 +265,116 @@ Test(pipeline, run_twice_is_rejected_and_stages_cannot_be_added) {
       PIPE_EINVAL);
   th_finish(pl);
 }
+
+Test(pipeline, run_rejects_a_stage_without_write_in_the_middle) {
+  /* A source (no write()) between two stages would be called through a
+   * NULL pointer by the first push: run() checks every stage, not only
+   * the ends. */
+  pipe_pipeline_t* pl = th_pipeline(NULL);
+  th_source_t* a = th_source_new(pl, "x", 1, 1);
+  th_source_t* b = th_source_new(pl, "y", 1, 1);
+  th_sink_new(pl, 1, 0);
+  cr_assert_eq(pipe_pipeline_run(pl, never), PIPE_EINVAL);
+  cr_assert_eq(a->counts.starts, 0, "nothing was started");
+  cr_assert_eq(b->counts.starts, 0);
+  pipe_pipeline_free(pl);
+  uv_run(th_loop(), UV_RUN_DEFAULT);
+}
+
+Test(pipeline, abort_before_run_makes_the_run_fail_with_that_error) {
+  /* Aborted before it ran (a signal during set-up): the run reports the
+   * abort, starts nothing (a file sink creates no temp file), destroys
+   * every stage once and fires the completion once. */
+  char* dir = th_tmpdir();
+  char* out = th_path(dir, "out.bin");
+  pipe_pipeline_t* pl = th_pipeline(NULL);
+  th_source_t* src = th_source_new(pl, "abc", 3, 1);
+  pipe_stage_t* snk;
+  cr_assert_eq(pipe_file_sink_new(pl, &(pipe_file_sink_config_t){.path = out},
+                                  &snk), 0);
+  pipe_pipeline_abort(pl, PIPE_ECANCELED);
+  pipe_pipeline_abort(pl, PIPE_EIO); /* the first one wins */
+  uv_run(th_loop(), UV_RUN_NOWAIT);  /* the loop turns before run() */
+
+  int st = th_run(pl);
+  cr_assert_eq(st, PIPE_ECANCELED, "status %s", pipe_err_name(st));
+  cr_assert_eq(pipe_pipeline_error(pl)->code, PIPE_ECANCELED);
+  cr_assert_eq(src->counts.starts, 0, "an aborted pipeline starts nothing");
+  cr_assert_eq(src->counts.destroys, 1);
+  cr_assert_eq(src->counts.destroy_status, PIPE_ECANCELED);
+  cr_assert_eq(th_count_entries(dir), 0, "no output and no temp file");
+  th_finish(pl);
+  free(out);
+  free(dir);
+}
+
+Test(pipeline, abort_names_no_stage_as_the_one_that_failed) {
+  size_t len = 1024 * 1024;
+  uint8_t* data = th_pattern(len, 8);
+  pipe_pipeline_t* pl = th_pipeline(&small);
+  th_source_new(pl, data, len, 1024);
+  th_sink_new(pl, 2, 1);
+  uv_timer_t t;
+  uv_timer_init(th_loop(), &t);
+  t.data = pl;
+  uv_timer_start(&t, abort_cb, 10, 0);
+
+  cr_assert_eq(th_run(pl), PIPE_ECANCELED);
+  const pipe_error_t* e = pipe_pipeline_error(pl);
+  cr_assert_str_eq(e->stage, "", "the source did not fail: '%s'", e->stage);
+  cr_assert_str_eq(e->msg, pipe_strerror(PIPE_ECANCELED));
+  th_finish(pl);
+  free(data);
+}
+
+static void free_cb(uv_timer_t* t) {
+  pipe_pipeline_free(t->data);
+  uv_close((uv_handle_t*)t, NULL);
+}
+
+static void count_done(pipe_pipeline_t* pl, int status) {
+  (void)status;
+  (*(int*)pipe_pipeline_data(pl))++;
+}
+
+Test(pipeline, free_of_a_running_pipeline_is_deferred_until_teardown_ends) {
+  /* Freed while data flows (a client gone, the caller giving up): the run
+   * is aborted, every stage is destroyed once, and the memory goes only
+   * when the async work has finished — nothing is freed under the loop.
+   * The completion callback does not fire: the caller gave the pipeline
+   * up. ASan and the loop fixture check nothing is used after free or
+   * leaked. */
+  size_t len = 1024 * 1024;
+  uint8_t* data = th_pattern(len, 9);
+  int done_calls = 0;
+  pipe_pipeline_t* pl = th_pipeline(&small);
+  th_source_new(pl, data, len, 1024);
+  th_sink_new(pl, 2, 1); /* a live timer: async close at teardown */
+  pipe_pipeline_set_data(pl, &done_calls);
+  uv_timer_t t;
+  uv_timer_init(th_loop(), &t);
+  t.data = pl;
+  uv_timer_start(&t, free_cb, 10, 0);
+  cr_assert_eq(pipe_pipeline_run(pl, count_done), 0);
+  uv_run(th_loop(), UV_RUN_DEFAULT);
+  cr_assert_eq(done_calls, 0, "done fired %d times after free", done_calls);
+  free(data);
+  /* .fini asserts the loop closes: no handle left. */
+}
+
+static void free_in_done(pipe_pipeline_t* pl, int status) {
+  (void)status;
+  (*(int*)pipe_pipeline_data(pl))++;
+  pipe_pipeline_free(pl);
+}
+
+Test(pipeline, free_from_inside_the_completion_callback_frees_at_once) {
+  int done_calls = 0;
+  pipe_pipeline_t* pl = th_pipeline(NULL);
+  th_source_new(pl, "abc", 3, 1);
+  th_sink_new(pl, 0, 0);
+  pipe_pipeline_set_data(pl, &done_calls);
+  cr_assert_eq(pipe_pipeline_run(pl, free_in_done), 0);
+  uv_run(th_loop(), UV_RUN_DEFAULT);
+  cr_assert_eq(done_calls, 1);
+}

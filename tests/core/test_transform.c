@@ -179,3 +179,73 @@ Test(transform, sink_ending_early_behind_a_transform_is_success) {
   th_finish(pl);
   free(data);
 }
+
+/* ---- finish() that never makes progress -------------------------------- */
+
+static int stuck_finish(pipe_xform_t* x, uint8_t* out, size_t cap,
+                        size_t* produced) {
+  (void)x;
+  (void)out;
+  (void)cap;
+  *produced = 0;
+  return PIPE_FULL; /* "call me again", forever, writing nothing */
+}
+
+static const pipe_xform_ops_t stuck_ops = {
+    .stage = PIPE_XFORM_STAGE_OPS("stuck", sizeof(pipe_xform_t)),
+    .convert = upper_convert,
+    .finish = stuck_finish,
+};
+
+Test(transform, finish_returning_full_without_output_fails_instead_of_spinning,
+     .timeout = 20) {
+  pipe_pipeline_t* pl = th_pipeline(NULL);
+  th_source_new(pl, "abc", 3, 3);
+  add_xform(pl, &stuck_ops);
+  th_sink_t* snk = th_sink_new(pl, 0, 0);
+
+  int st = th_run(pl);
+  cr_assert_eq(st, PIPE_EIO, "status %s", pipe_err_name(st));
+  const pipe_error_t* e = pipe_pipeline_error(pl);
+  cr_assert_str_eq(e->stage, "stuck");
+  cr_assert_not_null(strstr(e->msg, "no progress"), "%s", e->msg);
+  cr_assert_eq(snk->counts.ends, 0);
+  th_finish(pl);
+}
+
+/* finish() writes a 5000-byte trailer in one piece or not at all: given a
+ * partly filled buffer with less room, it answers FULL without output and
+ * must then get a fresh buffer, as the header promises. */
+static int whole_finish(pipe_xform_t* x, uint8_t* out, size_t cap,
+                        size_t* produced) {
+  (void)x;
+  *produced = 0;
+  if (cap < 5000) return PIPE_FULL;
+  memset(out, '#', 5000);
+  *produced = 5000;
+  return 0;
+}
+
+static const pipe_xform_ops_t whole_ops = {
+    .stage = PIPE_XFORM_STAGE_OPS("whole", sizeof(pipe_xform_t)),
+    .convert = upper_convert,
+    .finish = whole_finish,
+};
+
+Test(transform, finish_answering_full_gets_a_fresh_buffer, .timeout = 20) {
+  pipe_pipeline_config_t cfg = {.buf_size = 8192, .pool_limit = 3, .hwm = 2};
+  size_t len = 4000, i;
+  uint8_t* data = malloc(len);
+  memset(data, 'a', len); /* leaves 4192 bytes of room: >= min_room */
+  pipe_pipeline_t* pl = th_pipeline(&cfg);
+  th_source_new(pl, data, len, len);
+  add_xform(pl, &whole_ops);
+  th_sink_t* snk = th_sink_new(pl, 0, 0);
+
+  cr_assert_eq(th_run(pl), 0);
+  cr_assert_eq(snk->got_len, len + 5000);
+  for (i = 0; i < len; i++) cr_assert_eq(snk->got[i], 'A');
+  for (; i < len + 5000; i++) cr_assert_eq(snk->got[i], '#');
+  th_finish(pl);
+  free(data);
+}
