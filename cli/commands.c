@@ -34,6 +34,7 @@ static const struct option csv2json_opts[] = {
 static const struct option gzip_opts[] = {
     {"level", required_argument, NULL, OPT_STAGE + 1},
     {"threads", required_argument, NULL, OPT_STAGE + 2},
+    {"block-size", required_argument, NULL, OPT_STAGE + 3},
     {NULL, 0, NULL, 0}};
 
 static const struct option no_opts[] = {{NULL, 0, NULL, 0}};
@@ -66,7 +67,10 @@ const cli_command_t cli_commands[] = {
      "options:\n" COMMON_HELP
      "  -1 .. -9             compression level, as gzip's (default 6)\n"
      "      --level N        the same\n"
-     "      --threads N      compression jobs in parallel (default: CPUs)\n",
+     "      --threads N      compression jobs in parallel, 0..256 (default 0:\n"
+     "                       one per CPU)\n"
+     "      --block-size N   input bytes per gzip member, 1K..64M (suffix K, M;\n"
+     "                       default 1M)\n",
      gzip_opts, "123456789", cli_stage_command},
     {"gunzip", "decompress gzip (one or more members)",
      "Decompresses gzip (one or more members). CRC and length are checked;\n"
@@ -78,7 +82,7 @@ const cli_command_t cli_commands[] = {
      "usage: pipe run [--checksum ALG] [--progress] 'SOURCE | STAGE... | SINK'\n\n"
      "SOURCE and SINK are a path or '-' (stdin/stdout). Stages and options:\n"
      "  csv2json [-d C] [--no-header] [--infer] [--array] [--ragged]\n"
-     "  gzip [-1..-9] [--threads N]\n"
+     "  gzip [-1..-9] [--threads N] [--block-size N]\n"
      "  gunzip\n"
      "  hash [sha256|md5|crc32c]      (digest printed on stderr at the end)\n\n"
      "example: pipe run 'big.csv | csv2json --infer | gzip -9 | out.json.gz'\n"

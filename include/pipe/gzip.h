@@ -32,12 +32,22 @@ extern "C" {
 typedef struct pipe_gzip_config_s {
   int level;         /* 1..9 as gzip's -1..-9; 0 means 6 */
   int threads;       /* compression jobs in flight on the libuv thread pool;
-                        0 means min(CPUs, UV_THREADPOOL_SIZE - 1); at most
-                        1024 */
+                        0 means min(CPUs, UV_THREADPOOL_SIZE - 1); else
+                        1 .. PIPE_GZIP_MAX_THREADS */
   size_t block_size; /* input bytes per independently compressed block
                         (= per gzip member); 0 means the default,
-                        PIPE_GZIP_DEFAULT_BLOCK; else 1 KiB .. 64 MiB */
+                        PIPE_GZIP_DEFAULT_BLOCK; else PIPE_GZIP_MIN_BLOCK ..
+                        PIPE_GZIP_MAX_BLOCK */
 } pipe_gzip_config_t;
+
+/* The ranges of the options, the only ones: the stage and the spec parser
+ * (pipe_spec_parse, `pipe run`, the CLI's gzip command) check these same
+ * numbers, so whatever a spec accepts the stage builds. */
+#define PIPE_GZIP_MIN_LEVEL 1
+#define PIPE_GZIP_MAX_LEVEL 9
+#define PIPE_GZIP_MAX_THREADS 256 /* libuv's pool holds at most 1024 */
+#define PIPE_GZIP_MIN_BLOCK ((size_t)1 << 10) /* 1 KiB */
+#define PIPE_GZIP_MAX_BLOCK ((size_t)64 << 20) /* 64 MiB */
 
 /** Default block size: 1 MiB (chosen by measurement, see src/stages/gzip.c).
  *  The stage's memory is bounded by (2 x threads + 3) x block_size (input

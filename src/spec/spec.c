@@ -394,26 +394,29 @@ static int parse_gzip(int argc, char** argv, stage_conf_t* c, pipe_error_t* err,
     } else if (match_opt(a, "--level", &val)) {
       if ((v = opt_value(argc, argv, &i, val, st, err, bad, &vi)) == NULL)
         return PIPE_EUSAGE;
-      if (parse_u64(v, &n) < 0 || n < 1 || n > 9)
-        return bad_word(err, bad, vi, st, "gzip: level must be 1..9, got '%s'",
-                        v);
+      if (parse_u64(v, &n) < 0 || n < PIPE_GZIP_MIN_LEVEL ||
+          n > PIPE_GZIP_MAX_LEVEL)
+        return bad_word(err, bad, vi, st, "gzip: level must be %d..%d, got '%s'",
+                        PIPE_GZIP_MIN_LEVEL, PIPE_GZIP_MAX_LEVEL, v);
       c->gzip.level = (int)n;
     } else if (match_opt(a, "--threads", &val)) {
       if ((v = opt_value(argc, argv, &i, val, st, err, bad, &vi)) == NULL)
         return PIPE_EUSAGE;
-      if (parse_u64(v, &n) < 0 || n > 256)
+      if (parse_u64(v, &n) < 0 || n > PIPE_GZIP_MAX_THREADS)
         return bad_word(err, bad, vi, st,
-                        "gzip: threads must be 0..256 (0: one per CPU), "
+                        "gzip: threads must be 0..%d (0: one per CPU), "
                         "got '%s'",
-                        v);
+                        PIPE_GZIP_MAX_THREADS, v);
       c->gzip.threads = (int)n;
     } else if (match_opt(a, "--block-size", &val)) {
       if ((v = opt_value(argc, argv, &i, val, st, err, bad, &vi)) == NULL)
         return PIPE_EUSAGE;
-      if (parse_size(v, &n) < 0 || n < 1024 || n > ((uint64_t)1 << 30))
+      if (parse_size(v, &n) < 0 || n < PIPE_GZIP_MIN_BLOCK ||
+          n > PIPE_GZIP_MAX_BLOCK)
         return bad_word(err, bad, vi, st,
-                        "gzip: block size must be 1K..1G bytes (suffix K, M "
-                        "or G), got '%s'",
+                        "gzip: block size must be %zuK..%zuM bytes (suffix "
+                        "K, M or G), got '%s'",
+                        PIPE_GZIP_MIN_BLOCK >> 10, PIPE_GZIP_MAX_BLOCK >> 20,
                         v);
       c->gzip.block_size = (size_t)n;
     } else if (a[0] == '-') {
@@ -561,6 +564,8 @@ static int is_s3(const char* w) {
   return strncmp(w, "s3://", 5) == 0;
 }
 
+static int g_is_source(const char* what) { return strcmp(what, "source") == 0; }
+
 /* Checks the source or sink group g. Returns 0 or PIPE_EUSAGE. */
 static int check_endpoint(const spec_group_t* g, const char* what,
                           pipe_error_t* err) {
@@ -575,6 +580,20 @@ static int check_endpoint(const spec_group_t* g, const char* what,
   if (t[0] == '\0') {
     seterr(err, PIPE_EUSAGE, "spec", "the %s is an empty path", what);
     return at(err, w->off, w->col);
+  }
+  /* `in.csv | gzip` with the sink forgotten would write the data to a file
+   * named gzip: a stage name where a path belongs is a mistake far more
+   * often than a file name. ./gzip still names the file. */
+  {
+    int k;
+    for (k = 1; k <= NSTAGES; k++) {
+      if (strcmp(t, stage_names[k]) != 0) continue;
+      seterr(err, PIPE_EUSAGE, "spec",
+             "'%s' is a stage, not a%s file: missing %s? (write ./%s for a "
+             "file of that name)",
+             t, g_is_source(what) ? "n input" : "n output", what, t);
+      return at(err, w->off, w->col);
+    }
   }
   if (is_s3(t)) {
     const char* bucket = t + 5;

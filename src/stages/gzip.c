@@ -102,9 +102,12 @@
 /* gzip -N -> libdeflate level (index N); see the table above. */
 static const int engine_level[10] = {0, 1, 2, 3, 4, 5, 6, 7, 8, 9};
 
-#define GZ_MAX_THREADS 1024
-#define GZ_MIN_BLOCK ((size_t)1024)
-#define GZ_MAX_BLOCK ((size_t)64 << 20)
+/* The ranges are the public ones (pipe/gzip.h), which the spec parser
+ * checks too: one range per option, so a spec never accepts what the stage
+ * then refuses. */
+#define GZ_MAX_THREADS PIPE_GZIP_MAX_THREADS
+#define GZ_MIN_BLOCK PIPE_GZIP_MIN_BLOCK
+#define GZ_MAX_BLOCK PIPE_GZIP_MAX_BLOCK
 
 enum { JOB_FREE, JOB_FILLING, JOB_READY, JOB_RUNNING, JOB_DONE };
 

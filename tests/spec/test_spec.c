@@ -118,6 +118,14 @@ static void assert_file_text(const char* path, const char* want) {
   free(got);
 }
 
+static size_t file_size(const char* path) {
+  size_t n = 0;
+  uint8_t* b = th_read_file(path, &n);
+  cr_assert_not_null(b, "%s is missing", path);
+  free(b);
+  return n;
+}
+
 /* ---- valid specs --------------------------------------------------------- */
 
 Test(spec, source_and_sink_alone_are_a_spec) {
@@ -189,8 +197,8 @@ Test(spec, a_bar_inside_quotes_does_not_separate_stages) {
   pipe_spec_free(sp);
 }
 
-Test(spec, every_stage_and_option_parses) {
-  static const char* const ok[] = {
+/* Every spec form the parser accepts: each must also build (below). */
+static const char* const ok[] = {
       "i | csv2json | o",
       "i | csv2json -d ; | o",
       "i | csv2json -d';' | o",
@@ -208,17 +216,124 @@ Test(spec, every_stage_and_option_parses) {
       "i | gzip --level=3 --threads=2 --block-size=1M | o",
       "i | gzip --block-size 64K | o",
       "i | gzip --block-size 64KiB | o",
-      "i | gzip --block-size 1G | o",
+      "i | gzip --block-size 64M | o",
+      "i | gzip --threads 256 --block-size 1K | o",
       "i | gunzip | o",
       "i | hash | o",
       "i | hash sha256 | o",
       "i | hash md5 | o",
       "i | hash crc32c | o",
       "i | gunzip | csv2json --infer | hash md5 | gzip -9 | o",
-  };
+};
+
+Test(spec, every_stage_and_option_parses) {
   size_t i;
   for (i = 0; i < sizeof(ok) / sizeof(*ok); i++)
     pipe_spec_free(parse_ok(ok[i]));
+}
+
+Test(spec, every_accepted_spec_builds_into_a_pipeline) {
+  /* One range per option: what the parser accepts, the stage constructors
+   * accept too (a spec must not pass and then fail at build or run). */
+  size_t i;
+  for (i = 0; i < sizeof(ok) / sizeof(*ok); i++) {
+    pipe_spec_t* sp = parse_ok(ok[i]);
+    pipe_pipeline_t* pl = th_pipeline(NULL);
+    pipe_error_t e;
+    int r = pipe_spec_build(sp, pl, &e);
+    cr_expect_eq(r, 0, "[%s] parsed but did not build: %s", ok[i], e.msg);
+    pipe_spec_free(sp);
+    pipe_pipeline_free(pl);
+    uv_run(th_loop(), UV_RUN_DEFAULT);
+  }
+}
+
+Test(spec, out_of_range_values_are_refused_by_the_spec_pointing_at_them) {
+  expect_error("in | gzip --block-size 128M | out",
+               "gzip: block size must be 1K..64M bytes (suffix K, M or G), got "
+               "'128M'",
+               24);
+  expect_error("in | gzip --threads 257 | out",
+               "gzip: threads must be 0..256 (0: one per CPU), got '257'", 21);
+  expect_error("in | gzip --block-size 1023 | out",
+               "gzip: block size must be 1K..64M bytes (suffix K, M or G), got "
+               "'1023'",
+               24);
+}
+
+/* The stage built from words, for reading its configuration back. */
+static pipe_stage_t* add_words(pipe_pipeline_t* pl, int argc, char** argv) {
+  pipe_error_t e;
+  pipe_stage_t* s = NULL;
+  cr_assert_eq(pipe_spec_add_stage(pl, argc, argv, &s, &e), 0, "%s: %s",
+               argv[0], e.msg);
+  cr_assert_not_null(s);
+  return s;
+}
+
+Test(spec, gzip_options_reach_the_stage) {
+  pipe_pipeline_t* pl = th_pipeline(NULL);
+  char* a[] = {"gzip", "--threads", "3", "--block-size", "64K"};
+  char* b[] = {"gzip", "--threads=256", "--block-size=64M", "-1"};
+  pipe_gzip_stats_t st = pipe_gzip_stats(add_words(pl, 5, a));
+  cr_assert_eq(st.threads, 3);
+  cr_assert_eq(st.block_size, 64 * 1024);
+  st = pipe_gzip_stats(add_words(pl, 4, b));
+  cr_assert_eq(st.threads, 256);
+  cr_assert_eq(st.block_size, (size_t)64 << 20);
+  pipe_pipeline_free(pl);
+  uv_run(th_loop(), UV_RUN_DEFAULT);
+}
+
+/* Runs `in | STAGE WORDS | out` on csv and returns out's text (malloc'd). */
+static char* run_words(const char* csv, const char* words) {
+  files_t f = files_new(csv, strlen(csv));
+  size_t n = 0;
+  char* got;
+  cr_assert_eq(run_spec(NULL, "%s | %s | %s", f.in, words, f.out), 0, "%s",
+               words);
+  got = (char*)th_read_file(f.out, &n);
+  cr_assert_not_null(got);
+  files_free(&f);
+  return got;
+}
+
+Test(spec, every_csv2json_option_reaches_the_stage) {
+  static const struct { const char* words; const char* csv; const char* want; }
+      t[] = {
+          {"csv2json", "a,b\n1,2\n", "{\"a\":\"1\",\"b\":\"2\"}\n"},
+          {"csv2json -d ';'", "a;b\n1;2\n", "{\"a\":\"1\",\"b\":\"2\"}\n"},
+          {"csv2json --delimiter=tab", "a\tb\n1\t2\n",
+           "{\"a\":\"1\",\"b\":\"2\"}\n"},
+          {"csv2json --no-header", "a,b\n", "{\"1\":\"a\",\"2\":\"b\"}\n"},
+          {"csv2json --infer", "a,b\n1,true\n", "{\"a\":1,\"b\":true}\n"},
+          {"csv2json --array", "a\n1\n", "[\n{\"a\":\"1\"}\n]\n"},
+          {"csv2json --ragged", "a\n1,2\n", "{\"a\":\"1\",\"_2\":\"2\"}\n"},
+      };
+  size_t i;
+  for (i = 0; i < sizeof(t) / sizeof(t[0]); i++) {
+    char* got = run_words(t[i].csv, t[i].words);
+    cr_expect_str_eq(got, t[i].want, "[%s]", t[i].words);
+    free(got);
+  }
+}
+
+Test(spec, gzip_level_reaches_the_stage) {
+  /* -1 and -9 on the same compressible text give different sizes. */
+  size_t n = 200 * 1000, i;
+  char* csv = malloc(n + 1);
+  files_t f;
+  size_t fast, best;
+  for (i = 0; i < n; i++) csv[i] = "abcdefgh,\n"[(i * i / 7) % 10];
+  csv[n] = 0;
+  f = files_new(csv, n);
+  cr_assert_eq(run_spec(NULL, "%s | gzip -1 | %s", f.in, f.out), 0);
+  fast = file_size(f.out);
+  cr_assert_eq(run_spec(NULL, "%s | gzip --level 9 | %s", f.in, f.out), 0);
+  best = file_size(f.out);
+  cr_assert_lt(best, fast, "-9 gave %zu bytes, -1 %zu", best, fast);
+  files_free(&f);
+  free(csv);
 }
 
 Test(spec, s3_urls_parse_as_source_and_sink) {
@@ -272,15 +387,15 @@ Test(spec, bad_numbers_and_sizes_point_at_the_value) {
   expect_error("in | gzip --threads 999 | out",
                "gzip: threads must be 0..256 (0: one per CPU), got '999'", 21);
   expect_error("in | gzip --block-size 12 | out",
-               "gzip: block size must be 1K..1G bytes (suffix K, M or G), got "
+               "gzip: block size must be 1K..64M bytes (suffix K, M or G), got "
                "'12'",
                24);
   expect_error("in | gzip --block-size 2G | out",
-               "gzip: block size must be 1K..1G bytes (suffix K, M or G), got "
+               "gzip: block size must be 1K..64M bytes (suffix K, M or G), got "
                "'2G'",
                24);
   expect_error("in | gzip --block-size 64KB | out",
-               "gzip: block size must be 1K..1G bytes (suffix K, M or G), got "
+               "gzip: block size must be 1K..64M bytes (suffix K, M or G), got "
                "'64KB'",
                24);
   expect_error("in | gzip --threads 99999999999999999999999 | out",
@@ -572,14 +687,6 @@ Test(spec, built_hash_of_an_empty_file_is_the_empty_digest) {
   files_free(&f);
 }
 
-static size_t file_size(const char* path) {
-  size_t n = 0;
-  uint8_t* b = th_read_file(path, &n);
-  cr_assert_not_null(b, "%s is missing", path);
-  free(b);
-  return n;
-}
-
 Test(spec, built_gzip_then_gunzip_round_trips) {
   size_t n = 500 * 1000, i;
   char* text = malloc(n);
@@ -650,4 +757,25 @@ Test(spec, a_missing_input_file_fails_the_run_naming_it) {
   free(in);
   free(out);
   free(dir);
+}
+
+Test(spec, a_stage_name_as_the_sink_is_a_forgotten_sink) {
+  expect_error("s.csv | gzip",
+               "'gzip' is a stage, not an output file: missing sink? (write "
+               "./gzip for a file of that name)",
+               9);
+  expect_error("s.csv | csv2json | hash",
+               "'hash' is a stage, not an output file: missing sink? (write "
+               "./hash for a file of that name)",
+               20);
+  expect_error("gunzip | csv2json | o.json",
+               "'gunzip' is a stage, not an input file: missing source? (write "
+               "./gunzip for a file of that name)",
+               1);
+  pipe_spec_t* sp = parse_ok("s.csv | gzip | ./gzip");
+  cr_assert_str_eq(pipe_spec_sink(sp), "./gzip");
+  pipe_spec_free(sp);
+  sp = parse_ok("./csv2json | csv2json | gzip.gz");
+  cr_assert_str_eq(pipe_spec_source(sp), "./csv2json");
+  pipe_spec_free(sp);
 }
