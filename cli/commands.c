@@ -117,6 +117,19 @@ static const struct option* find_opt(const struct option* o, int val) {
   return NULL;
 }
 
+/* The first word of argv that is a cluster of short options holding
+ * letter c (for an error message), or NULL. */
+static const char* short_word(int argc, char** argv, int c) {
+  int i;
+  for (i = 1; i < argc; i++) {
+    const char* a = argv[i];
+    if (strcmp(a, "--") == 0) break;
+    if (a[0] == '-' && a[1] != '-' && a[1] != '\0' && strchr(a + 1, c))
+      return a;
+  }
+  return NULL;
+}
+
 int cli_stage_command(const cli_command_t* cmd, int argc, char** argv) {
   struct option longopts[32];
   char shortopts[64];
@@ -154,10 +167,24 @@ int cli_stage_command(const cli_command_t* cmd, int argc, char** argv) {
         printf("usage: pipe %s [FILE|-] [-o OUT|-] [options]\n\n%s", cmd->name,
                cmd->usage);
         return CLI_EXIT_OK;
-      case ':':
+      case ':': /* optopt is the option's val for a long one too */
+        if (strncmp(argv[optind - 1], "--", 2) != 0 && optopt != 0 &&
+            optopt < OPT_CHECKSUM)
+          return cli_usage_error(cmd->name, "option '-%c' needs a value",
+                                 optopt);
         return cli_usage_error(cmd->name, "option '%s' needs a value",
                                argv[optind - 1]);
       case '?':
+        /* A bad letter inside a cluster (-zz) leaves optind on that word
+         * or just past it: name the letter and the word it is in, never
+         * the word before (`--infer -zz` used to blame --infer). */
+        if (optopt != 0 && optopt < OPT_CHECKSUM) {
+          const char* word = short_word(argc, argv, optopt);
+          if (word != NULL && strlen(word) > 2)
+            return cli_usage_error(cmd->name, "unknown option '-%c' in '%s'",
+                                   optopt, word);
+          return cli_usage_error(cmd->name, "unknown option '-%c'", optopt);
+        }
         return cli_usage_error(cmd->name, "unknown option '%s'",
                                argv[optind - 1]);
       default: break;

@@ -129,18 +129,71 @@ static void print_error(const pipe_error_t* e, const cli_common_t* c) {
     fprintf(stderr, "pipe: %s: %s\n", e->stage[0] ? e->stage : "error", e->msg);
 }
 
-/* Prints every hash stage's digest in coreutils' --tag format, naming the
- * output: `SHA256 (out.json.gz) = 5e88...`. */
+/* A hash stage is a pass-through: "the bytes it saw" are those of the
+ * nearest real stage (or file) on either side. */
+static int is_hash(const pipe_stage_t* s) {
+  return pipe_hash_algo(s) != 0;
+}
+
+/* What stage h hashed, for the label: the output file when nothing after it
+ * changes the bytes (`... | hash | OUT`, --checksum), else the input file
+ * when nothing before it does (`IN | hash | csv2json | OUT`), else no file
+ * holds those bytes and the label says how they were made (`IN | csv2json`).
+ * "-" is standard input or output, as for sha256sum. */
+static void checksum_label(pipe_pipeline_t* pl, const pipe_stage_t* h,
+                           const cli_common_t* c, char* out, size_t cap) {
+  const char* in = (c->input && strcmp(c->input, "-") != 0) ? c->input : "-";
+  const char* outp = (c->output && strcmp(c->output, "-") != 0) ? c->output : "-";
+  const pipe_stage_t* s;
+  int changed_before = 0, changed_after = 0;
+  size_t n;
+  for (s = pipe_pipeline_first(pl)->next; s != NULL && s != h; s = s->next)
+    if (!is_hash(s)) changed_before = 1;
+  for (s = h->next; s != NULL && s->next != NULL; s = s->next)
+    if (!is_hash(s)) changed_after = 1;
+  if (!changed_after) {
+    snprintf(out, cap, "%s", outp);
+    return;
+  }
+  if (!changed_before) {
+    snprintf(out, cap, "%s", in);
+    return;
+  }
+  n = (size_t)snprintf(out, cap, "%s", in);
+  for (s = pipe_pipeline_first(pl)->next; s != h && n < cap; s = s->next)
+    if (!is_hash(s)) n += (size_t)snprintf(out + n, cap - n, " | %s", s->name);
+}
+
+/* Prints "TAG (NAME) = HEX" as `sha256sum --tag` does, escaping NAME as
+ * coreutils does so that `sha256sum -c` reads the line back: a name with a
+ * backslash, newline or carriage return gets a leading backslash on the
+ * line and those characters written \\, \n and \r. */
+static void print_tag_line(const char* tag, const char* name, const char* hex) {
+  const char* p;
+  int esc = strpbrk(name, "\\\n\r") != NULL;
+  if (esc) fputc('\\', stderr);
+  fprintf(stderr, "%s (", tag);
+  for (p = name; *p != '\0'; p++) {
+    if (esc && *p == '\\') fputs("\\\\", stderr);
+    else if (esc && *p == '\n') fputs("\\n", stderr);
+    else if (esc && *p == '\r') fputs("\\r", stderr);
+    else fputc(*p, stderr);
+  }
+  fprintf(stderr, ") = %s\n", hex);
+}
+
+/* Prints every hash stage's digest in coreutils' --tag format, labelled
+ * with what was hashed: `SHA256 (out.json.gz) = 5e88...`. */
 static void print_checksums(pipe_pipeline_t* pl, const cli_common_t* c) {
   pipe_stage_t* s;
-  const char* name = (c->output && strcmp(c->output, "-") != 0) ? c->output : "-";
   for (s = pipe_pipeline_first(pl); s != NULL; s = s->next) {
-    char tag[16];
+    char tag[16], label[4096];
     size_t i;
-    if (strcmp(s->name, "hash") != 0 || pipe_hash_hex(s) == NULL) continue;
+    if (!is_hash(s) || pipe_hash_hex(s) == NULL) continue;
     snprintf(tag, sizeof(tag), "%s", pipe_hash_algo_name(pipe_hash_algo(s)));
     for (i = 0; tag[i]; i++) tag[i] = (char)toupper((unsigned char)tag[i]);
-    fprintf(stderr, "%s (%s) = %s\n", tag, name, pipe_hash_hex(s));
+    checksum_label(pl, s, c, label, sizeof(label));
+    print_tag_line(tag, label, pipe_hash_hex(s));
   }
 }
 
