@@ -327,14 +327,27 @@ Test(pipeline, abort_names_no_stage_as_the_one_that_failed) {
   free(data);
 }
 
+typedef struct {
+  pipe_pipeline_t* pl;
+  th_sink_t* snk;
+  int done_calls;
+} free_case_t;
+
 static void free_cb(uv_timer_t* t) {
-  pipe_pipeline_free(t->data);
+  free_case_t* fc = t->data;
+  size_t n;
+  pipe_pipeline_free(fc->pl);
+  /* The stages live until teardown ends: the sink may still be read, and
+   * its collected bytes (the harness frees them only in th_finish) go now.
+   * Its timer stops so that nothing is collected again. */
+  uv_timer_stop(&fc->snk->timer);
+  free(th_sink_take(fc->snk, &n));
   uv_close((uv_handle_t*)t, NULL);
 }
 
 static void count_done(pipe_pipeline_t* pl, int status) {
   (void)status;
-  (*(int*)pipe_pipeline_data(pl))++;
+  ((free_case_t*)pipe_pipeline_data(pl))->done_calls++;
 }
 
 Test(pipeline, free_of_a_running_pipeline_is_deferred_until_teardown_ends) {
@@ -346,35 +359,41 @@ Test(pipeline, free_of_a_running_pipeline_is_deferred_until_teardown_ends) {
    * leaked. */
   size_t len = 1024 * 1024;
   uint8_t* data = th_pattern(len, 9);
-  int done_calls = 0;
-  pipe_pipeline_t* pl = th_pipeline(&small);
-  th_source_new(pl, data, len, 1024);
-  th_sink_new(pl, 2, 1); /* a live timer: async close at teardown */
-  pipe_pipeline_set_data(pl, &done_calls);
+  free_case_t fc = {0};
+  fc.pl = th_pipeline(&small);
+  th_source_new(fc.pl, data, len, 1024);
+  fc.snk = th_sink_new(fc.pl, 2, 1); /* a live timer: async close */
+  pipe_pipeline_set_data(fc.pl, &fc);
   uv_timer_t t;
   uv_timer_init(th_loop(), &t);
-  t.data = pl;
+  t.data = &fc;
   uv_timer_start(&t, free_cb, 10, 0);
-  cr_assert_eq(pipe_pipeline_run(pl, count_done), 0);
+  cr_assert_eq(pipe_pipeline_run(fc.pl, count_done), 0);
   uv_run(th_loop(), UV_RUN_DEFAULT);
-  cr_assert_eq(done_calls, 0, "done fired %d times after free", done_calls);
+  cr_assert_eq(fc.done_calls, 0, "done fired %d times after free",
+               fc.done_calls);
   free(data);
   /* .fini asserts the loop closes: no handle left. */
 }
 
 static void free_in_done(pipe_pipeline_t* pl, int status) {
+  free_case_t* fc = pipe_pipeline_data(pl);
+  size_t n;
+  uint8_t* got = th_sink_take(fc->snk, &n);
   (void)status;
-  (*(int*)pipe_pipeline_data(pl))++;
+  fc->done_calls++;
+  cr_expect_eq(n, 3);
+  free(got);
   pipe_pipeline_free(pl);
 }
 
 Test(pipeline, free_from_inside_the_completion_callback_frees_at_once) {
-  int done_calls = 0;
-  pipe_pipeline_t* pl = th_pipeline(NULL);
-  th_source_new(pl, "abc", 3, 1);
-  th_sink_new(pl, 0, 0);
-  pipe_pipeline_set_data(pl, &done_calls);
-  cr_assert_eq(pipe_pipeline_run(pl, free_in_done), 0);
+  free_case_t fc = {0};
+  fc.pl = th_pipeline(NULL);
+  th_source_new(fc.pl, "abc", 3, 1);
+  fc.snk = th_sink_new(fc.pl, 0, 0);
+  pipe_pipeline_set_data(fc.pl, &fc);
+  cr_assert_eq(pipe_pipeline_run(fc.pl, free_in_done), 0);
   uv_run(th_loop(), UV_RUN_DEFAULT);
-  cr_assert_eq(done_calls, 1);
+  cr_assert_eq(fc.done_calls, 1);
 }
