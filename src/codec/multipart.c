@@ -193,12 +193,17 @@ static int next_param(cur_t* c, int loose, const char** name, size_t* nlen,
   return 1;
 }
 
-/* Copies a quoted-string body (escapes decoded) or a token to out; returns
- * the length written (at most n). */
+/* Copies a quoted-string body or a token to out; returns the length written
+ * (at most n). As busboy and Python's email.utils.unquote do, only \\ and \"
+ * are escapes: another backslash is kept. Clients that follow HTML send '"'
+ * as %22 and a backslash raw (old browsers sent raw C:\path\names), and
+ * curl --form-escape escapes exactly these two. */
 static size_t unquote(const char* v, size_t n, int quoted, char* out) {
   size_t i, w = 0;
   for (i = 0; i < n; i++) {
-    if (quoted && v[i] == '\\' && i + 1 < n) i++;
+    if (quoted && v[i] == '\\' && i + 1 < n &&
+        (v[i + 1] == '\\' || v[i + 1] == '"'))
+      i++;
     out[w++] = v[i];
   }
   return w;
@@ -265,7 +270,9 @@ static int boundary_parse(const char* ct, size_t ct_len,
     if (pvl > 2 * PIPE_MP_BOUNDARY_MAX) return PIPE_EMPBOUNDARY;
     n = 0;
     for (i = 0; i < pvl; i++) {
-      if (q && pv[i] == '\\' && i + 1 < pvl) i++;
+      if (q && pv[i] == '\\' && i + 1 < pvl &&
+          (pv[i + 1] == '\\' || pv[i + 1] == '"'))
+        i++;
       if (n == PIPE_MP_BOUNDARY_MAX) return PIPE_EMPBOUNDARY;
       out[n++] = pv[i];
     }

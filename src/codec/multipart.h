@@ -32,8 +32,10 @@
  *    lines are joined with the previous value). Every part needs
  *    "Content-Disposition: form-data" (else PIPE_EMPNODISP) with a name
  *    parameter (else PIPE_EMPNONAME). Parameters are matched
- *    case-insensitively, values are tokens or quoted-strings (backslash
- *    escapes decoded); the first occurrence of a parameter wins.
+ *    case-insensitively, values are tokens or quoted-strings; the first
+ *    occurrence of a parameter wins (as busboy). In a quoted-string only \\
+ *    and \" are escapes, another backslash is kept (busboy, Python's
+ *    email.utils.unquote; old browsers sent raw C:\path\names).
  *    `name*=` / `filename*=` (RFC 5987 ext-value, charset'lang'%XX) is decoded
  *    and preferred over name= / filename=; UTF-8 and unknown charsets give
  *    the bytes as they are, ISO-8859-1 is converted to UTF-8. A decoded NUL

@@ -393,6 +393,11 @@ Test(multipart, quoted_names_decode_backslash_escapes) {
             "B name=say \"hi\"|file=C:\\dir\\a;b=c.txt|ct=-\nD0:\nE\nZ\nROK");
 }
 
+Test(multipart, a_backslash_before_another_byte_is_kept) {
+  mp_expect(BND, NULL, DL CD "name=\"a\\b\"; filename=\"C:\\Users\\x.txt\"\r\n\r\n\r\n" CLOSE,
+            "B name=a\\b|file=C:\\Users\\x.txt|ct=-\nD0:\nE\nZ\nROK");
+}
+
 Test(multipart, percent_signs_in_a_plain_filename_are_kept) {
   mp_expect(BND, NULL, DL CD "name=\"a%22b\"; filename=\"x%22.txt\"\r\n\r\n\r\n" CLOSE,
             "B name=a%22b|file=x%22.txt|ct=-\nD0:\nE\nZ\nROK");
@@ -712,7 +717,8 @@ Test(multipart, boundary_parameter_parsing) {
       {"Multipart/Form-Data; BOUNDARY=AaB03x", 0, "AaB03x"},
       {"multipart/form-data; boundary=\"AaB03x\"", 0, "AaB03x"},
       {"multipart/form-data; boundary=\"with space\"", 0, "with space"},
-      {"multipart/form-data; boundary=\"a\\bc\"", 0, "abc"},
+      {"multipart/form-data; boundary=\"a\\\\bc\"", PIPE_EMPBOUNDARY, ""},
+      {"multipart/form-data; boundary=\"a\\bc\"", PIPE_EMPBOUNDARY, ""},
       {"multipart/form-data; charset=utf-8; boundary=x; foo=\"b;ar\"", 0, "x"},
       {"multipart/form-data; boundary=----=_Part_0_1.2", 0, "----=_Part_0_1.2"},
       {"  multipart/form-data ; boundary = abc ", 0, "abc"},
@@ -786,11 +792,58 @@ static char* python_events(const char* ctype, const char* body_path) {
   return out.p;
 }
 
-/* Parses fixture NAME with every split, checks it against Python, and
- * returns our event text. */
-static char* fixture(const char* name) {
+static char* busboy_events(const char* ctype, const char* body, size_t n) {
+  char dir[] = "/tmp/pipe-mp-XXXXXX";
+  char path[256], cmd[512];
+  sbuf_t out = {0};
+  char* bb;
+  size_t bn;
+  FILE* f;
+  cr_assert_not_null(mkdtemp(dir));
+  snprintf(path, sizeof(path), "%s/0.ctype", dir);
+  f = fopen(path, "w");
+  fputs(ctype, f);
+  fclose(f);
+  snprintf(path, sizeof(path), "%s/0.body", dir);
+  f = fopen(path, "wb");
+  fwrite(body, 1, n, f);
+  fclose(f);
+  snprintf(cmd, sizeof(cmd),
+           "NODE_PATH=/usr/share/nodejs /usr/bin/node %s/multipart/busboy-events.js %s 1",
+           PIPE_TEST_DATA, dir);
+  cr_assert_eq(system(cmd), 0, "%s", cmd);
+  unlink(path);
+  snprintf(path, sizeof(path), "%s/0.ctype", dir);
+  unlink(path);
+  snprintf(path, sizeof(path), "%s/0.bb", dir);
+  bb = slurp(path, &bn);
+  unlink(path);
+  rmdir(dir);
+  sb_add_esc(&out, bb, bn);
+  sb_str(&out, "ROK");
+  free(bb);
+  return out.p;
+}
+
+/* Our text as busboy words it: a part without Content-Type is text/plain. */
+static char* as_busboy(const char* ours) {
+  sbuf_t out = {0};
+  const char* p = ours;
+  const char* q;
+  while ((q = strstr(p, "|ct=-\n")) != NULL) {
+    sb_add(&out, p, (size_t)(q - p));
+    sb_str(&out, "|ct=text/plain\n");
+    p = q + 6;
+  }
+  sb_str(&out, p);
+  return out.p;
+}
+
+/* Parses fixture NAME with every split, checks it against busboy and (when
+ * python) Python's email parser, and returns our event text. */
+static char* fixture(const char* name, int python) {
   char path[1024], b[PIPE_MP_BOUNDARY_MAX + 1];
-  char *ct, *body, *ours, *py;
+  char *ct, *body, *ours, *py, *bb, *mine;
   size_t ctn, n, bn;
   snprintf(path, sizeof(path), "%s/multipart/%s.ctype", PIPE_TEST_DATA, name);
   ct = slurp(path, &ctn);
@@ -798,22 +851,29 @@ static char* fixture(const char* name) {
   snprintf(path, sizeof(path), "%s/multipart/%s.body", PIPE_TEST_DATA, name);
   body = slurp(path, &n);
   ours = mp_check(b, NULL, body, n, NULL);
-  py = python_events(ct, path);
-  cr_assert(strcmp(ours, py) == 0, "%s: ours\n%s\npython\n%s", name, ours, py);
+  if (python) {
+    py = python_events(ct, path);
+    cr_assert(strcmp(ours, py) == 0, "%s: ours\n%s\npython\n%s", name, ours, py);
+    free(py);
+  }
+  bb = busboy_events(ct, body, n);
+  mine = as_busboy(ours);
+  cr_assert(strcmp(mine, bb) == 0, "%s: ours\n%s\nbusboy\n%s", name, mine, bb);
+  free(mine);
+  free(bb);
   free(ct);
   free(body);
-  free(py);
   return ours;
 }
 
 Test(multipart_curl, one_file) {
-  char* s = fixture("one-file");
+  char* s = fixture("one-file", 1);
   cr_assert_str_eq(s, "B name=file|file=hello.txt|ct=text/plain\nD13:hello, world\n\nE\nZ\nROK");
   free(s);
 }
 
 Test(multipart_curl, text_fields_empty_and_multiline) {
-  char* s = fixture("fields");
+  char* s = fixture("fields", 1);
   cr_assert_str_eq(s,
                    "B name=title|file=-|ct=-\nD16:Quarterly report\nE\n"
                    "B name=note|file=-|ct=-\nD0:\nE\n"
@@ -822,7 +882,7 @@ Test(multipart_curl, text_fields_empty_and_multiline) {
 }
 
 Test(multipart_curl, many_files_with_binary_and_lookalike_lines) {
-  char* s = fixture("many-files");
+  char* s = fixture("many-files", 1);
   cr_assert(strstr(s, "B name=c|file=empty.bin|ct=application/octet-stream\nD0:\nE\n") != NULL, "%s", s);
   cr_assert(strstr(s, "B name=d|file=tricky.bin|ct=application/octet-stream\nD575:") != NULL);
   cr_assert(strstr(s, "B name=comment|file=-|ct=-\nD11:three files\nE\nZ\nROK") != NULL);
@@ -830,27 +890,30 @@ Test(multipart_curl, many_files_with_binary_and_lookalike_lines) {
 }
 
 Test(multipart_curl, quotes_in_names_percent_encoded_by_default) {
-  char* s = fixture("odd-names");
-  cr_assert_str_eq(s, "B name=we%22ird name|file=r%22e%22port q1.txt|ct=text/plain\n"
+  /* curl wrote the user's r\"e"port as r\%22e%22port: '"' percent-encoded,
+   * the backslash raw. Python's header parser reads \% as an escaped '%';
+   * busboy (and we) keep the backslash. */
+  char* s = fixture("odd-names", 0);
+  cr_assert_str_eq(s, "B name=we%22ird name|file=r\\%22e%22port q1.txt|ct=text/plain\n"
                       "D13:hello, world\n\nE\nZ\nROK");
   free(s);
 }
 
 Test(multipart_curl, quotes_in_names_backslash_escaped_with_form_escape) {
-  char* s = fixture("odd-names-escaped");
+  char* s = fixture("odd-names-escaped", 1);
   cr_assert_str_eq(s, "B name=we\"ird name|file=r\\\"e\"port q1.txt|ct=text/plain\n"
                       "D13:hello, world\n\nE\nZ\nROK");
   free(s);
 }
 
 Test(multipart_curl, utf8_filename_is_passed_through) {
-  char* s = fixture("utf8-name");
+  char* s = fixture("utf8-name", 1);
   cr_assert(strstr(s, "file=r\xc3\xa9sum\xc3\xa9 \xe2\x82\xac.txt|") != NULL, "%s", s);
   free(s);
 }
 
 Test(multipart_curl, chunked_upload_body) {
-  char* s = fixture("chunked");
+  char* s = fixture("chunked", 1);
   cr_assert(strstr(s, "B name=x|file=-|ct=-\nD1:y\nE\nZ\nROK") != NULL, "%s", s);
   free(s);
 }
@@ -896,11 +959,13 @@ static void rand_text(uint64_t* s, char* out, size_t* n) {
 
 /* Random part data: bytes, CR / LF runs, "--", and delimiter look-alikes
  * (the boundary with its last byte changed, or followed by a letter). */
-static void rand_data(uint64_t* s, const char* bnd, sbuf_t* d) {
+static void rand_data(uint64_t* s, const char* bnd, int suffix, sbuf_t* d) {
   size_t atoms = xs(s) % 24, i;
   for (i = 0; i < atoms; i++) {
     char tmp[128];
-    switch (xs(s) % 8) {
+    int pick = (int)(xs(s) % 8);
+    if (pick == 3 && !suffix) pick = 4;
+    switch (pick) {
       case 0: sb_str(d, "\r\n"); break;
       case 1: sb_str(d, "--"); break;
       case 2: {
@@ -942,12 +1007,18 @@ static void add_ext(sbuf_t* b, const char* s, size_t n) {
   }
 }
 
-Test(multipart_python, random_bodies_agree_with_python_email, .timeout = 120) {
-  char dir[] = "/tmp/pipe-mp-XXXXXX";
-  char path[256], cmd[512];
+/* Writes PY_CASES random bodies as DIR/<i>.body + DIR/<i>.ctype: random
+ * boundaries, 0-4 parts (fields, files with filename=, files with
+ * filename*=), names full of quotes, backslashes, ';' and UTF-8, data full
+ * of CR, LF, "--" and delimiter look-alikes, sometimes a preamble. Without
+ * suffix, no look-alike is the whole delimiter followed by a letter: busboy
+ * ends the part there and drops the bytes up to the next delimiter, where
+ * we (and Python's email parser) keep them as data (RFC 2046 leaves it open:
+ * the delimiter must not occur in the data). */
+static void gen_cases(const char* dir, int suffix) {
   uint64_t seed = 0x9e3779b97f4a7c15ull;
+  char path[256];
   int i;
-  cr_assert_not_null(mkdtemp(dir));
   for (i = 0; i < PY_CASES; i++) {
     sbuf_t body = {0};
     char bnd[40], ct[96];
@@ -975,9 +1046,14 @@ Test(multipart_python, random_bodies_agree_with_python_email, .timeout = 120) {
         sb_str(&body, "; filename*=");
         add_ext(&body, fname, fl);
       }
-      if (xs(&seed) % 2) sb_str(&body, "\r\nContent-Type: application/octet-stream");
+      /* Always a type: busboy reports text/plain for none; and
+       * application/octet-stream only on files: busboy makes any such part
+       * a file, where a file is a part with a filename for us (RFC 7578,
+       * HTML). */
+      sb_str(&body, kind && xs(&seed) % 2 ? "\r\nContent-Type: application/octet-stream"
+                                          : "\r\nContent-Type: text/plain");
       sb_str(&body, "\r\n\r\n");
-      rand_data(&seed, bnd, &body);
+      rand_data(&seed, bnd, suffix, &body);
       sb_str(&body, "\r\n");
     }
     sb_str(&body, "--");
@@ -994,8 +1070,13 @@ Test(multipart_python, random_bodies_agree_with_python_email, .timeout = 120) {
     fclose(f);
     free(body.p);
   }
-  snprintf(cmd, sizeof(cmd), "/usr/bin/python3 %s/multipart/pyparse.py --batch %s %d",
-           PIPE_TEST_DATA, dir, PY_CASES);
+}
+
+/* Runs `cmd` (an oracle writing DIR/<i>.<ext>) and compares every case with
+ * our events; every tenth case also every way of cutting it. */
+static void check_oracle(const char* dir, const char* cmd, const char* ext) {
+  char path[256];
+  int i;
   cr_assert_eq(system(cmd), 0, "%s", cmd);
   for (i = 0; i < PY_CASES; i++) {
     char b[PIPE_MP_BOUNDARY_MAX + 1];
@@ -1007,25 +1088,55 @@ Test(multipart_python, random_bodies_agree_with_python_email, .timeout = 120) {
     cr_assert_eq(pipe__mp_boundary_parse(ct, ctn, b, &bn), 0);
     snprintf(path, sizeof(path), "%s/%d.body", dir, i);
     body = slurp(path, &n);
-    snprintf(path, sizeof(path), "%s/%d.py", dir, i);
+    snprintf(path, sizeof(path), "%s/%d.%s", dir, i, ext);
     py = slurp(path, &pn);
     sb_add_esc(&want, py, pn);
     sb_str(&want, "ROK");
     ours = mp_run(b, NULL, body, n);
-    cr_assert(strcmp(ours, want.p) == 0, "case %d (%s): ours\n%s\npython\n%s", i, path,
-              ours, want.p);
+    cr_assert(strcmp(ours, want.p) == 0, "case %d (%s): ours\n%s\n%s\n%s", i, path,
+              ours, ext, want.p);
     if (i % 10 == 0) free(mp_check(b, NULL, body, n, want.p));
     free(ours);
     free(want.p);
     free(ct);
     free(body);
     free(py);
+  }
+}
+
+static void rm_cases(const char* dir, const char* ext) {
+  char path[256];
+  int i;
+  for (i = 0; i < PY_CASES; i++) {
     snprintf(path, sizeof(path), "%s/%d.body", dir, i);
     unlink(path);
     snprintf(path, sizeof(path), "%s/%d.ctype", dir, i);
     unlink(path);
-    snprintf(path, sizeof(path), "%s/%d.py", dir, i);
+    snprintf(path, sizeof(path), "%s/%d.%s", dir, i, ext);
     unlink(path);
   }
   rmdir(dir);
+}
+
+Test(multipart_oracle, random_bodies_agree_with_python_email, .timeout = 120) {
+  char dir[] = "/tmp/pipe-mp-XXXXXX";
+  char cmd[512];
+  cr_assert_not_null(mkdtemp(dir));
+  gen_cases(dir, 1);
+  snprintf(cmd, sizeof(cmd), "/usr/bin/python3 %s/multipart/pyparse.py --batch %s %d",
+           PIPE_TEST_DATA, dir, PY_CASES);
+  check_oracle(dir, cmd, "py");
+  rm_cases(dir, "py");
+}
+
+Test(multipart_oracle, random_bodies_agree_with_busboy, .timeout = 120) {
+  char dir[] = "/tmp/pipe-mp-XXXXXX";
+  char cmd[512];
+  cr_assert_not_null(mkdtemp(dir));
+  gen_cases(dir, 0);
+  snprintf(cmd, sizeof(cmd),
+           "NODE_PATH=/usr/share/nodejs /usr/bin/node %s/multipart/busboy-events.js %s %d",
+           PIPE_TEST_DATA, dir, PY_CASES);
+  check_oracle(dir, cmd, "bb");
+  rm_cases(dir, "bb");
 }
