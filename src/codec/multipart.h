@@ -44,6 +44,15 @@
  *  - A part is a file when it has filename or filename* (even empty: a
  *    browser's file input with no file chosen sends filename=""), else a
  *    text field. The filename is given as sent: the server sanitizes it.
+ * Where busboy 1.6 differs (each case is tested next to real busboy): it
+ * passes a part without a name on (name undefined) and drops a part without
+ * a disposition silently, where we fail (PIPE_EMPNONAME / PIPE_EMPNODISP:
+ * the server answers 400); it loses every part after a delimiter line with
+ * transport padding (RFC 2046 allows it; we skip the padding); it ends a
+ * part at CRLF "--" boundary followed by another byte and drops the bytes up
+ * to the next delimiter (we keep them as data, as Python does); it makes a
+ * part with filename="" a field and any application/octet-stream part a
+ * file (a file is a part with a filename for us, as in RFC 7578 and HTML).
  * Limits (busboy's, each with its own code): header block bytes, header
  * lines per part, parts, files, fields, bytes per field, bytes per file.
  * The total body size is the caller's business.
