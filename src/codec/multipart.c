@@ -342,6 +342,29 @@ void pipe__mp_free(pipe_mp_t* mp) {
 
 int pipe__mp_done(const pipe_mp_t* mp) { return mp->closed; }
 
+int pipe__mp_http_status(int err) {
+  switch (err) {
+    case PIPE_EMPTRUNC:
+    case PIPE_EMPBOUNDARY:
+    case PIPE_EMPSYNTAX:
+    case PIPE_EMPNODISP:
+    case PIPE_EMPNONAME:
+      return 400;
+    case PIPE_EMPMEDIA:
+      return 415;
+    case PIPE_EMPHDRSIZE:
+    case PIPE_EMPHDRPAIRS:
+    case PIPE_EMPPARTS:
+    case PIPE_EMPFILES:
+    case PIPE_EMPFIELDS:
+    case PIPE_EMPFIELDSIZE:
+    case PIPE_EMPFILESIZE:
+      return 413;
+    default:
+      return 0;
+  }
+}
+
 const pipe_error_t* pipe__mp_error(const pipe_mp_t* mp) { return &mp->err; }
 
 /* ---- the state machine ------------------------------------------------------ */

@@ -166,6 +166,13 @@ int pipe__mp_finish(pipe_mp_t* mp);
 /** 1 once the close delimiter has been seen. */
 int pipe__mp_done(const pipe_mp_t* mp);
 
+/** The HTTP status for a multipart error code: 400 for a malformed body
+ *  (PIPE_EMPTRUNC, EMPBOUNDARY, EMPSYNTAX, EMPNODISP, EMPNONAME), 415 for
+ *  PIPE_EMPMEDIA, 413 for a limit (EMPHDRSIZE, EMPHDRPAIRS, EMPPARTS,
+ *  EMPFILES, EMPFIELDS, EMPFIELDSIZE, EMPFILESIZE); 0 for any other code
+ *  (ENOMEM, a callback's own error: the caller decides). */
+int pipe__mp_http_status(int err);
+
 /** The error detail (code 0 when none): offset = byte offset in the body. */
 const pipe_error_t* pipe__mp_error(const pipe_mp_t* mp);
 
