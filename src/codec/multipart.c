@@ -224,7 +224,8 @@ static long ext_decode(char* s, size_t n) {
   for (b = a + 1; b < n && s[b] != '\''; b++) {
   }
   if (b == n) return -1;
-  latin1 = ieq(s, a, "iso-8859-1");
+  latin1 = ieq(s, a, "iso-8859-1") || ieq(s, a, "latin1") ||
+           ieq(s, a, "iso8859-1");
   for (r = b + 1; r < n; r++) {
     int ch = (unsigned char)s[r];
     if (ch == '%') {

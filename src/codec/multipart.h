@@ -38,7 +38,7 @@
  *    email.utils.unquote; old browsers sent raw C:\path\names).
  *    `name*=` / `filename*=` (RFC 5987 ext-value, charset'lang'%XX) is decoded
  *    and preferred over name= / filename=; UTF-8 and unknown charsets give
- *    the bytes as they are, ISO-8859-1 is converted to UTF-8. A decoded NUL
+ *    the bytes as they are, ISO-8859-1 (or latin1) is converted to UTF-8. A decoded NUL
  *    is PIPE_EMPSYNTAX. Percent signs in a plain quoted filename are kept
  *    literally (as busboy does; curl and browsers send '"' as %22 there).
  *  - A part is a file when it has filename or filename* (even empty: a

@@ -376,6 +376,11 @@ Test(multipart, iso_8859_1_filename_star_is_converted_to_utf8) {
   mp_expect(BND, NULL,
             DL CD "name=f; filename*=ISO-8859-1''r%E9sum%E9.txt\r\n\r\n\r\n" CLOSE,
             "B name=f|file=r\xc3\xa9sum\xc3\xa9.txt|ct=-\nD0:\nE\nZ\nROK");
+  mp_expect(BND, NULL, DL CD "name=f; filename*=latin1'fr'%FF%41\r\n\r\n\r\n" CLOSE,
+            "B name=f|file=\xc3\xbf" "A|ct=-\nD0:\nE\nZ\nROK");
+  /* Other charsets: the bytes as sent. */
+  mp_expect(BND, NULL, DL CD "name=f; filename*=x-weird''%FF%41\r\n\r\n\r\n" CLOSE,
+            "B name=f|file=\xff" "A|ct=-\nD0:\nE\nZ\nROK");
 }
 
 Test(multipart, name_star_is_preferred_over_name) {
