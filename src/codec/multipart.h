@@ -57,6 +57,12 @@
  * lines per part, parts, files, fields, bytes per field, bytes per file.
  * The total body size is the caller's business.
  *
+ * Memory per parser: the struct (about 1 KiB) plus, once a header block is seen,
+ * a copy of the largest block so far (<= max_header_size), a decode area of
+ * the same size, and 32 bytes per header line (<= max_header_pairs): 32 KiB
+ * plus 64 KiB for a block of 2000 tiny header lines, worst case with the
+ * defaults, whatever the body size.
+ *
  * Loop thread only in the sense that a parser is not thread-safe; it never
  * touches a loop.
  */
