@@ -1275,3 +1275,14 @@ Test(multipart_busboy, edge_cases_next_to_busboy, .timeout = 60) {
     free(bb);
   }
 }
+
+Test(multipart_curl, urllib3_body_with_html5_escapes) {
+  char* s = fixture("urllib3", 1);
+  cr_assert(strstr(s, "B name=field|file=-|ct=-\nD26:value with \"quotes\" and \xc3\xa9\nE\n"
+                      "B name=upload|file=na\xc3\xafve %22q%22.txt|ct=text/plain\n"
+                      "D16:line 1\r\nline 2\r\n\nE\n"
+                      "B name=blob|file=b.bin|ct=application/octet-stream\nD1024:") == s,
+            "%s", s);
+  cr_assert(strstr(s, "\nE\nZ\nROK") != NULL);
+  free(s);
+}

@@ -2,7 +2,7 @@
 # Regenerates the curl -F fixtures in this directory: each NAME.body is the
 # exact request body real curl sent, NAME.ctype its Content-Type header
 # (curl picks a random boundary, so regenerating changes the files).
-# Needs curl and /usr/bin/python3; loopback only.
+# Needs curl, /usr/bin/python3 and python3-urllib3; loopback only.
 set -euo pipefail
 cd "$(dirname "$0")"
 tmp=$(mktemp -d)
@@ -29,4 +29,15 @@ post odd-names -F "we\"ird name=@$tmp/hello.txt;filename=r\\\"e\"port q1.txt"
 post odd-names-escaped --form-escape -F "we\"ird name=@$tmp/hello.txt;filename=r\\\"e\"port q1.txt"
 post utf8-name -F "file=@$tmp/hello.txt;filename=résumé €.txt"
 post chunked -H 'Transfer-Encoding: chunked' -F "file=@$tmp/tricky.bin" -F x=y
+# One body built by urllib3 (Debian python3-urllib3), not by curl.
+/usr/bin/python3 - <<'PY'
+import urllib3
+body, ctype = urllib3.encode_multipart_formdata([
+    ("field", "value with \"quotes\" and \u00e9"),
+    ("upload", ("na\u00efve \"q\".txt", b"line 1\r\nline 2\r\n", "text/plain")),
+    ("blob", ("b.bin", bytes(range(256)) * 4, "application/octet-stream")),
+], boundary="urllib3-boundary-1234")
+open("urllib3.body", "wb").write(body)
+open("urllib3.ctype", "w").write(ctype)
+PY
 echo "fixtures written to $(pwd)"
