@@ -807,6 +807,7 @@ Test(multipart, boundary_parameter_parsing) {
       {"multipart/form-data; boundary=\"a\\\\bc\"", PIPE_EMPBOUNDARY, ""},
       {"multipart/form-data; boundary=\"a\\bc\"", PIPE_EMPBOUNDARY, ""},
       {"multipart/form-data; charset=utf-8; boundary=x; foo=\"b;ar\"", 0, "x"},
+      {"multipart/form-data; foo=\"x; boundary=evil\"; boundary=real", 0, "real"},
       {"multipart/form-data; boundary=----=_Part_0_1.2", 0, "----=_Part_0_1.2"},
       {"  multipart/form-data ; boundary = abc ", 0, "abc"},
       {"multipart/form-data; boundary=----WebKitFormBoundary7MA4YWxkTrZu0gW", 0,
