@@ -103,7 +103,20 @@ extern "C" {
   XX(EGZIP, -5010, "malformed gzip data")                                     \
   XX(ETRUNC, -5011, "truncated input")                                        \
   XX(ELIMIT, -5020, "limit exceeded")                                         \
-  XX(EUSAGE, -5030, "invalid usage")
+  XX(EUSAGE, -5030, "invalid usage")                                          \
+  XX(EMPTRUNC, -5100, "multipart body ends before the closing boundary")      \
+  XX(EMPBOUNDARY, -5101, "bad or missing multipart boundary")                 \
+  XX(EMPMEDIA, -5102, "not multipart/form-data")                              \
+  XX(EMPSYNTAX, -5103, "malformed multipart body")                            \
+  XX(EMPNODISP, -5104, "multipart part without form-data disposition")        \
+  XX(EMPNONAME, -5105, "multipart part without a name")                       \
+  XX(EMPHDRSIZE, -5110, "multipart part headers too large")                   \
+  XX(EMPHDRPAIRS, -5111, "too many headers in a multipart part")              \
+  XX(EMPPARTS, -5112, "too many multipart parts")                             \
+  XX(EMPFILES, -5113, "too many files in the multipart body")                 \
+  XX(EMPFIELDS, -5114, "too many fields in the multipart body")               \
+  XX(EMPFIELDSIZE, -5115, "multipart field value too large")                  \
+  XX(EMPFILESIZE, -5116, "multipart file too large")
 
 enum {
   PIPE_OK = 0,  /* done / keep going */
