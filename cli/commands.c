@@ -142,7 +142,12 @@ int cli_stage_command(const cli_command_t* cmd, int argc, char** argv) {
   while ((opt = getopt_long(argc, argv, shortopts, longopts, &idx)) != -1) {
     const struct option* so;
     switch (opt) {
-      case 'o': c.output = optarg; continue;
+      case 'o':
+        if (optarg[0] == '\0')
+          return cli_usage_error(cmd->name, "option '-o' needs a file name "
+                                            "('-' for standard output)");
+        c.output = optarg;
+        continue;
       case OPT_CHECKSUM: c.checksum = optarg; continue;
       case OPT_PROGRESS: c.progress = 1; continue;
       case OPT_NO_PROGRESS: c.progress = 0; continue;

@@ -4,6 +4,7 @@
 #include <stdarg.h>
 #include <stdio.h>
 #include <string.h>
+#include <sys/stat.h>
 #include <unistd.h>
 #include <uv.h>
 
@@ -144,10 +145,34 @@ static void print_checksums(pipe_pipeline_t* pl, const cli_common_t* c) {
   }
 }
 
+/* 1 when the output file is the input file (same device and inode, so
+ * also through a symlink or a hard link, or the file on stdin): replacing
+ * it would destroy the input while it is being read. */
+static int output_is_input(const cli_common_t* c) {
+  struct stat in, out;
+  int in_ok;
+  if (c->output == NULL || strcmp(c->output, "-") == 0) return 0;
+  if (c->input == NULL || strcmp(c->input, "-") == 0)
+    in_ok = fstat(0, &in) == 0;
+  else
+    in_ok = stat(c->input, &in) == 0;
+  return in_ok && S_ISREG(in.st_mode) && stat(c->output, &out) == 0 &&
+         in.st_dev == out.st_dev && in.st_ino == out.st_ino;
+}
+
 int cli_run(uv_loop_t* loop, pipe_pipeline_t* pl, const cli_common_t* c) {
   pipe_stage_t* src = pipe_pipeline_first(pl);
   run_t r;
   int rc;
+  if (output_is_input(c)) {
+    fprintf(stderr,
+            "pipe: %s is the input file: refusing to overwrite it (write to "
+            "another file, then rename)\n",
+            c->output);
+    pipe_pipeline_free(pl);
+    uv_run(loop, UV_RUN_DEFAULT);
+    return CLI_EXIT_USAGE;
+  }
   memset(&r, 0, sizeof(r));
   r.pl = pl;
   r.src = src;

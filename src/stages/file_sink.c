@@ -19,16 +19,36 @@
  * they are quick metadata operations done once per run; the fsyncs, which
  * can take long, go to the thread pool.
  *
- * A target that exists and is not a regular file (/dev/null, a FIFO, a
- * terminal) has no contents to protect and cannot be replaced by rename —
- * doing so as root would swap /dev/null for a plain file — so it is opened
- * and written in place, with no temp file and no fsync.
+ * Which file is the target: OUT is first followed through symbolic links
+ * (lstat/readlink, by hand, so that a dangling link still names where its
+ * file will be), and the temp file goes beside that final target: a
+ * symlink OUT keeps being a symlink and its target is replaced atomically
+ * in the target's own folder. A replaced file keeps its mode, and its
+ * owner and group where we are allowed to set them (sed -i, rsync): the
+ * temp file is created 0600 and given the old file's owner and mode before
+ * a single byte is written, so the data is never readable by more people
+ * than the old file was.
+ *
+ * Some targets are not a place in a directory but an open file or a
+ * device: anything that is not a regular file (/dev/null, a FIFO, a
+ * terminal), anything reached through a link that lives in /proc
+ * (/dev/stdout -> /proc/self/fd/1, /dev/fd/N: the file behind an fd, even
+ * a regular one) and anything directly in /dev. Those are decided with
+ * lstat/stat on the resolved path, not by the name the user typed (a link
+ * ./out -> /dev/null is a device too). They are opened and written in
+ * place, never renamed over (renaming over /dev/stdout as root replaces
+ * the device node), with no temp file and no fsync; a regular file behind
+ * an fd link is opened O_APPEND so it continues where the shell's `>` or
+ * `>>` left it. Like standard output, a reader that goes away (EPIPE from
+ * a FIFO or a pipe behind /dev/stdout) ends the run quietly with success.
  *
  * Teardown: destroy() with the file not committed closes and unlinks the
  * temp file, but only once no request (write or fsync) is in flight, since
  * the kernel could hand the same fd number to someone else meanwhile.
  */
+#include <errno.h>
 #include <fcntl.h>
+#include <limits.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
@@ -42,12 +62,16 @@
 
 enum { PH_IDLE, PH_WRITING, PH_FSYNC_FILE, PH_FSYNC_DIR, PH_DONE };
 
-/* State: `path` and `tmp` are our copies (tmp NULL until created); `fd`
- * is the temp file (-1 once closed), `dirfd` the directory during its
- * fsync. `fs_busy` is 1 while `fsreq` is in flight (the stage is held). */
+/* State: `path` is our copy of OUT (used in every message), `target` the
+ * file it resolves to (after symlinks) and `dir` the target's folder; all
+ * three and `tmp` (NULL until created) are malloc'd. `fd` is the temp file
+ * (or the target itself when `direct`; -1 once closed), `dirfd` the folder
+ * during its fsync. `fs_busy` is 1 while `fsreq` is in flight (the stage
+ * is held). */
 typedef struct file_sink_s {
   pipe_stage_t stage; /* first */
   char* path;
+  char* target;
   char* dir;
   char* tmp;
   int fsync;
@@ -89,13 +113,21 @@ static int split_path(const char* path, char** dir, const char** base) {
   return **base == '\0' ? PIPE_EISDIR : 0;
 }
 
-/* Creates `<dir>/.<base>.pipe-XXXXXX` exclusively; sets fs->tmp and fs->fd.
- * Returns 0 or a negated errno. */
-static int create_temp(file_sink_t* fs, const char* base) {
+/* The temp name adds ".", ".pipe-" and 6 random characters to the base:
+ * a base longer than this is shortened so the name still fits NAME_MAX
+ * (the temp name only has to be unique and recognizable, not complete). */
+#define TEMP_EXTRA 13
+#define TEMP_BASE_MAX (NAME_MAX - TEMP_EXTRA)
+
+/* Creates `<dir>/.<base>.pipe-XXXXXX` exclusively with `mode`; sets fs->tmp
+ * and fs->fd. Returns 0 or a negated errno. */
+static int create_temp(file_sink_t* fs, const char* base, mode_t mode) {
   static const char alphabet[] =
       "abcdefghijklmnopqrstuvwxyzABCDEFGHIJKLMNOPQRSTUVWXYZ0123456789";
-  size_t n = strlen(fs->dir) + strlen(base) + 16;
+  size_t blen = strlen(base);
+  size_t n = strlen(fs->dir) + blen + TEMP_EXTRA + 3;
   int attempt, err = PIPE_EEXIST;
+  if (blen > TEMP_BASE_MAX) blen = TEMP_BASE_MAX;
   fs->tmp = malloc(n);
   if (fs->tmp == NULL) return PIPE_ENOMEM;
   for (attempt = 0; attempt < 100 && err == PIPE_EEXIST; attempt++) {
@@ -106,14 +138,89 @@ static int create_temp(file_sink_t* fs, const char* base) {
     if (err < 0) break;
     for (i = 0; i < 6; i++) suffix[i] = alphabet[rnd[i] % 62];
     suffix[6] = '\0';
-    snprintf(fs->tmp, n, "%s/.%s.pipe-%s", fs->dir, base, suffix);
-    fs->fd = open(fs->tmp, O_WRONLY | O_CREAT | O_EXCL | O_CLOEXEC, 0666);
+    snprintf(fs->tmp, n, "%s/.%.*s.pipe-%s", fs->dir, (int)blen, base,
+             suffix);
+    fs->fd = open(fs->tmp, O_WRONLY | O_CREAT | O_EXCL | O_CLOEXEC, mode);
     if (fs->fd >= 0) return 0;
     err = -errno; /* EEXIST: someone has that name, draw another */
   }
   free(fs->tmp);
   fs->tmp = NULL;
   return err;
+}
+
+/* Gives the temp file the owner, group and mode of the file it replaces,
+ * before anything is written to it. Owner and group only where permitted:
+ * as root both; otherwise the group if we are in it (chown(2) allows that)
+ * and else the file is ours, as with sed -i. chown first: it may clear the
+ * set-id bits that chmod then sets. */
+static void copy_owner_and_mode(int fd, const struct stat* old) {
+  if (fchown(fd, old->st_uid, old->st_gid) != 0)
+    (void)fchown(fd, (uid_t)-1, old->st_gid);
+  (void)fchmod(fd, old->st_mode & 07777);
+}
+
+static int in_dir(const char* path, const char* dir) {
+  size_t n = strlen(dir);
+  return strncmp(path, dir, n) == 0 && (path[n] == '\0' || path[n] == '/');
+}
+
+/* Follows path through symbolic links, by hand so that a dangling link
+ * still names the file it will create. Returns 0 with *final (malloc'd),
+ * the path writing would reach, and *magic = 1 when a link on the way
+ * lives in /proc (/proc/self/fd/N, also via /dev/fd/N or /dev/stdout):
+ * those name an open file, not a directory entry. PIPE_ENOMEM, or -ELOOP
+ * after 40 links (the kernel's limit). */
+static int resolve_target(const char* path, char** final, int* magic) {
+  char* cur = strdup(path);
+  int hops;
+  *final = NULL;
+  *magic = 0;
+  if (cur == NULL) return PIPE_ENOMEM;
+  for (hops = 0; hops <= 40; hops++) {
+    struct stat st;
+    char link[PATH_MAX];
+    char *dir = NULL, *rdir, *next;
+    const char* base;
+    ssize_t n;
+    if (lstat(cur, &st) != 0 || !S_ISLNK(st.st_mode)) {
+      *final = cur; /* not there (yet), or not a link: the target */
+      return 0;
+    }
+    if (split_path(cur, &dir, &base) == PIPE_ENOMEM) goto fail;
+    rdir = realpath(dir, NULL);
+    if (rdir != NULL && in_dir(rdir, "/proc")) {
+      free(rdir);
+      free(dir);
+      *magic = 1;
+      *final = cur;
+      return 0;
+    }
+    free(rdir);
+    n = readlink(cur, link, sizeof(link) - 1);
+    if (n < 0) { /* vanished meanwhile: let open() tell */
+      free(dir);
+      *final = cur;
+      return 0;
+    }
+    link[n] = '\0';
+    if (link[0] == '/') {
+      next = strdup(link);
+    } else {
+      size_t len = strlen(dir) + (size_t)n + 2;
+      next = malloc(len);
+      if (next != NULL) snprintf(next, len, "%s/%s", dir, link);
+    }
+    free(dir);
+    if (next == NULL) goto fail;
+    free(cur);
+    cur = next;
+  }
+  free(cur);
+  return -ELOOP;
+fail:
+  free(cur);
+  return PIPE_ENOMEM;
 }
 
 /* Closes and unlinks whatever is left, once nothing is in flight. */
@@ -125,8 +232,9 @@ static void maybe_cleanup(file_sink_t* fs) {
   if (fs->tmp != NULL && !fs->committed) unlink(fs->tmp);
   free(fs->tmp);
   free(fs->dir);
+  free(fs->target);
   free(fs->path);
-  fs->tmp = fs->dir = fs->path = NULL;
+  fs->tmp = fs->dir = fs->target = fs->path = NULL;
 }
 
 /* Starts an async fsync of fd (the stage is held until sink_fsync_cb). */
@@ -167,7 +275,7 @@ static void commit(file_sink_t* fs) {
     pipe_stage_fail(s, err, "cannot write %s: %s", fs->path, uv_strerror(err));
     return;
   }
-  if (rename(fs->tmp, fs->path) != 0) {
+  if (rename(fs->tmp, fs->target) != 0) {
     int err = -errno;
     pipe_stage_fail(s, err, "cannot rename %s to %s: %s", fs->tmp, fs->path,
                     uv_strerror(err));
@@ -216,6 +324,9 @@ static void sink_fsync_cb(uv_fs_t* req) {
 /* The writer has written everything after end() (status 0) or failed. */
 static void sink_writer_done(pipe_fd_writer_t* w, int status) {
   file_sink_t* fs = (file_sink_t*)w->stage;
+  /* A FIFO or pipe whose reader went away (`-o /dev/stdout | head -1`):
+   * stop quietly with success, as the stdout sink does for `-o -`. */
+  if (status == UV_EPIPE && fs->direct) status = 0;
   if (status < 0) {
     pipe_stage_fail(&fs->stage, status, "cannot write %s: %s", fs->path,
                     uv_strerror(status));
@@ -234,41 +345,77 @@ static void sink_writer_idle(pipe_fd_writer_t* w, int status) {
 
 /* ---- stage ops ----------------------------------------------------------- */
 
+/* Opens a device, FIFO, terminal or fd link for writing in place. */
+static int start_direct(file_sink_t* fs, int exists, const struct stat* st) {
+  pipe_stage_t* s = &fs->stage;
+  int flags = O_WRONLY | O_CLOEXEC;
+  int err;
+  if (!exists)
+    flags |= O_CREAT | O_EXCL;
+  else if (S_ISREG(st->st_mode))
+    flags |= O_APPEND; /* the file behind /dev/fd/N: continue it */
+  fs->fd = open(fs->target, flags, 0666);
+  if (fs->fd < 0) {
+    err = -errno;
+    pipe_stage_fail(s, err, "cannot open %s: %s", fs->path, uv_strerror(err));
+    return err;
+  }
+  fs->direct = 1; /* position -1: a FIFO cannot pwrite */
+  pipe__fd_writer_init_fs(&fs->writer, s, fs->fd, -1, sink_writer_done);
+  fs->phase = PH_WRITING;
+  return 0;
+}
+
+/* The temp file could not be created: say why in the user's terms. */
+static int fail_create(file_sink_t* fs, int err) {
+  pipe_stage_t* s = &fs->stage;
+  struct stat st;
+  if (err == UV_ENOENT)
+    pipe_stage_fail(s, err, "cannot create %s: directory %s does not exist",
+                    fs->path, fs->dir);
+  else if (err == UV_ENOTDIR && stat(fs->dir, &st) == 0 && !S_ISDIR(st.st_mode))
+    pipe_stage_fail(s, err, "cannot create %s: %s is not a directory",
+                    fs->path, fs->dir);
+  else if (err == UV_ENOTDIR)
+    pipe_stage_fail(s, err, "cannot create %s: a part of %s is not a directory",
+                    fs->path, fs->dir);
+  else
+    pipe_stage_fail(s, err, "cannot create %s (temporary file in %s): %s",
+                    fs->path, fs->dir, uv_strerror(err));
+  return err;
+}
+
 static int file_sink_start(pipe_stage_t* s) {
   file_sink_t* fs = (file_sink_t*)s;
   const char* base;
   struct stat st;
-  int err = split_path(fs->path, &fs->dir, &base);
-  if (err == PIPE_EISDIR ||
-      (err == 0 && stat(fs->path, &st) == 0 && S_ISDIR(st.st_mode))) {
+  int err, magic, exists;
+  err = resolve_target(fs->path, &fs->target, &magic);
+  if (err < 0) {
+    pipe_stage_fail(s, err, "cannot write %s: %s", fs->path, uv_strerror(err));
+    return err;
+  }
+  err = split_path(fs->target, &fs->dir, &base);
+  exists = stat(fs->target, &st) == 0;
+  if (err == PIPE_EISDIR || (err == 0 && exists && S_ISDIR(st.st_mode))) {
     pipe_stage_fail(s, PIPE_EISDIR, "cannot write %s: is a directory",
                     fs->path);
     return PIPE_EISDIR;
   }
   if (err < 0) return err;
-  if (stat(fs->path, &st) == 0 && !S_ISREG(st.st_mode)) {
-    fs->fd = open(fs->path, O_WRONLY | O_CLOEXEC);
-    if (fs->fd < 0) {
-      err = -errno;
-      pipe_stage_fail(s, err, "cannot open %s: %s", fs->path, uv_strerror(err));
-      return err;
-    }
-    fs->direct = 1; /* position -1: a FIFO cannot pwrite */
-    pipe__fd_writer_init_fs(&fs->writer, s, fs->fd, -1, sink_writer_done);
-    fs->phase = PH_WRITING;
-    return 0;
+  if (magic || (exists && !S_ISREG(st.st_mode))) return start_direct(fs, exists, &st);
+  {
+    char* rdir = realpath(fs->dir, NULL);
+    int special = rdir != NULL && (strcmp(rdir, "/dev") == 0 ||
+                                   in_dir(rdir, "/proc") || in_dir(rdir, "/sys"));
+    free(rdir);
+    if (special) return start_direct(fs, exists, &st);
   }
-  err = create_temp(fs, base);
-  if (err == UV_ENOENT || err == UV_ENOTDIR) {
-    pipe_stage_fail(s, err, "cannot create %s: directory %s does not exist",
-                    fs->path, fs->dir);
-    return err;
-  }
-  if (err < 0) {
-    pipe_stage_fail(s, err, "cannot create %s (temporary file in %s): %s",
-                    fs->path, fs->dir, uv_strerror(err));
-    return err;
-  }
+  /* A file being replaced: the new one is created private and given the
+   * old one's owner and mode before any data goes in. */
+  err = create_temp(fs, base, exists ? 0600 : 0666);
+  if (err < 0) return fail_create(fs, err);
+  if (exists) copy_owner_and_mode(fs->fd, &st);
   pipe__fd_writer_init_fs(&fs->writer, s, fs->fd, 0, sink_writer_done);
   fs->phase = PH_WRITING;
   return 0;
