@@ -20,7 +20,8 @@ enum { OPT_CHECKSUM = 256, OPT_PROGRESS, OPT_NO_PROGRESS, OPT_STAGE = 512 };
   "      --checksum ALG   print the sha256, md5 or crc32c of the output on\n" \
   "                       stderr at the end (`SHA256 (OUT) = hex`)\n"         \
   "      --progress       progress bar on stderr (default: when stderr is a\n" \
-  "      --no-progress    terminal and the input is a file)\n"               \
+  "      --no-progress    terminal, the input is a file and the output does\n" \
+  "                       not go to that terminal)\n"                        \
   "  -h, --help           this help\n"
 
 static const struct option csv2json_opts[] = {

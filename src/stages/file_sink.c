@@ -476,3 +476,9 @@ int pipe_file_sink_new(pipe_pipeline_t* pl, const pipe_file_sink_config_t* cfg,
   if (out != NULL) *out = s;
   return 0;
 }
+
+int pipe_file_sink_in_place(const pipe_stage_t* s) {
+  const file_sink_t* fs = (const file_sink_t*)s;
+  if (s == NULL || s->ops != &file_sink_ops || fs->phase == PH_IDLE) return -1;
+  return fs->direct;
+}
