@@ -41,10 +41,11 @@ typedef struct pipe_file_sink_config_s {
 int pipe_file_sink_new(pipe_pipeline_t* pl, const pipe_file_sink_config_t* cfg,
                        pipe_stage_t** out);
 
-/** Once started: 1 if the sink writes its target in place (a device, FIFO,
- *  terminal or fd link such as /dev/stdout: bytes written are there even
- *  if the run fails), 0 if it writes a temp file renamed on success, -1
- *  if s is not a started file sink. Loop thread only. */
+/** Once started: 1 if the sink has opened its target to write it in place
+ *  (a device, FIFO, terminal or fd link such as /dev/stdout: bytes written
+ *  are there even if the run fails), 0 if it writes a temp file renamed on
+ *  success or never got its FIFO open (no reader came), -1 if s is not a
+ *  started file sink. Loop thread only. */
 int pipe_file_sink_in_place(const pipe_stage_t* s);
 
 /** Writes to standard output (fd 1): a file, pipe or TTY. A closed reader

@@ -42,6 +42,16 @@
  * `>>` left it. Like standard output, a reader that goes away (EPIPE from
  * a FIFO or a pipe behind /dev/stdout) ends the run quietly with success.
  *
+ * A FIFO (or a pipe behind an fd link) is a stream: opened O_NONBLOCK and
+ * written with uv_write on a uv_pipe_t, like standard output, never with a
+ * blocking write(2) on a thread-pool thread, which a stalled reader would
+ * park there out of a teardown's reach (SIGINT would wait for the reader).
+ * With no reader yet, open(O_WRONLY | O_NONBLOCK) fails with ENXIO instead
+ * of blocking the loop in start(): the sink then retries every 50 ms
+ * (PH_OPENING), holding what upstream pushes meanwhile and answering
+ * PIPE_FULL, so `pipe ... -o fifo` waits for its reader as `cat > fifo`
+ * does, and can be interrupted while it waits.
+ *
  * Teardown: destroy() with the file not committed closes and unlinks the
  * temp file, but only once no request (write or fsync) is in flight, since
  * the kernel could hand the same fd number to someone else meanwhile.
@@ -59,15 +69,20 @@
 #include "pipe/io.h"
 #include "pipe/pipeline.h"
 #include "stages/fd_writer.h"
+#include "stages/stdio_stream.h"
 
-enum { PH_IDLE, PH_WRITING, PH_FSYNC_FILE, PH_FSYNC_DIR, PH_DONE };
+enum { PH_IDLE, PH_OPENING, PH_WRITING, PH_FSYNC_FILE, PH_FSYNC_DIR, PH_DONE };
+
+#define FIFO_POLL_MS 50
 
 /* State: `path` is our copy of OUT (used in every message), `target` the
  * file it resolves to (after symlinks) and `dir` the target's folder; all
  * three and `tmp` (NULL until created) are malloc'd. `fd` is the temp file
  * (or the target itself when `direct`; -1 once closed), `dirfd` the folder
  * during its fsync. `fs_busy` is 1 while `fsreq` is in flight (the stage
- * is held). */
+ * is held). A FIFO target is the stream `io` instead of `fd` (`stream`);
+ * until its reader comes (PH_OPENING) `timer` retries the open and
+ * `pending` holds the buffers taken meanwhile (ours, linked by ->next). */
 typedef struct file_sink_s {
   pipe_stage_t stage; /* first */
   char* path;
@@ -83,11 +98,21 @@ typedef struct file_sink_s {
   int destroyed;
   int cleaned;
   int fs_busy;
+  int writer_ready; /* `writer` initialized (it is not while opening) */
+  int stream;
+  int end_pending; /* end() came while opening */
+  int told_full;   /* we answered PIPE_FULL while opening */
+  int timer_open;
+  pipe_buf_t* pending;
+  pipe_buf_t* pending_tail;
+  uv_timer_t timer;
+  pipe_stdio_stream_t io;
   uv_fs_t fsreq;
   pipe_fd_writer_t writer;
 } file_sink_t;
 
 static void sink_fsync_cb(uv_fs_t* req);
+static int start_fifo(file_sink_t* fs);
 
 /* ---- helpers ------------------------------------------------------------- */
 
@@ -263,7 +288,7 @@ static void commit(file_sink_t* fs) {
   fd = fs->fd;
   fs->fd = -1;
   if (fs->direct) {
-    close(fd);
+    if (fd >= 0) close(fd); /* a stream is closed by destroy() */
     fs->committed = 1;
     fs->phase = PH_DONE;
     pipe_stage_end(s);
@@ -350,6 +375,7 @@ static int start_direct(file_sink_t* fs, int exists, const struct stat* st) {
   pipe_stage_t* s = &fs->stage;
   int flags = O_WRONLY | O_CLOEXEC;
   int err;
+  if (exists && S_ISFIFO(st->st_mode)) return start_fifo(fs);
   if (!exists)
     flags |= O_CREAT | O_EXCL;
   else if (S_ISREG(st->st_mode))
@@ -360,9 +386,94 @@ static int start_direct(file_sink_t* fs, int exists, const struct stat* st) {
     pipe_stage_fail(s, err, "cannot open %s: %s", fs->path, uv_strerror(err));
     return err;
   }
-  fs->direct = 1; /* position -1: a FIFO cannot pwrite */
+  fs->direct = 1; /* position -1: a device cannot pwrite */
   pipe__fd_writer_init_fs(&fs->writer, s, fs->fd, -1, sink_writer_done);
+  fs->writer_ready = 1;
   fs->phase = PH_WRITING;
+  return 0;
+}
+
+static void timer_close_cb(uv_handle_t* h) {
+  pipe_stage_release(&((file_sink_t*)h->data)->stage);
+}
+
+static void stop_timer(file_sink_t* fs) {
+  if (!fs->timer_open) return;
+  fs->timer_open = 0;
+  uv_timer_stop(&fs->timer);
+  fs->timer.data = fs;
+  pipe_stage_hold(&fs->stage); /* until timer_close_cb */
+  uv_close((uv_handle_t*)&fs->timer, timer_close_cb);
+}
+
+/* Tries to open the FIFO target without blocking. Returns 1 when it is
+ * open and writing (what was pending is queued), 0 when there is no reader
+ * yet, < 0 after failing the stage. */
+static int try_open_fifo(file_sink_t* fs) {
+  pipe_stage_t* s = &fs->stage;
+  int fd = open(fs->target, O_WRONLY | O_NONBLOCK | O_CLOEXEC);
+  int r = PIPE_OK;
+  if (fd < 0 && errno == ENXIO) return 0; /* no reader yet */
+  if (fd < 0) {
+    int err = -errno;
+    pipe_stage_fail(s, err, "cannot open %s: %s", fs->path, uv_strerror(err));
+    return err;
+  }
+  r = pipe__stdio_stream_open(&fs->io, s, fd, "write", fs->path);
+  if (r == PIPE_STDIO_FILE) {
+    /* Not a FIFO any more (replaced meanwhile): write it as a file. */
+    int fl = fcntl(fd, F_GETFL);
+    if (fl != -1) (void)fcntl(fd, F_SETFL, fl & ~O_NONBLOCK);
+    fs->fd = fd;
+    pipe__fd_writer_init_fs(&fs->writer, s, fd, -1, sink_writer_done);
+  } else if (r < 0) {
+    uv_os_fd_t attached; /* the handle closes fd only if it has it */
+    if (!fs->io.open || uv_fileno(&fs->io.h.handle, &attached) != 0)
+      close(fd);
+    return r;
+  } else {
+    pipe__fd_writer_init_stream(&fs->writer, s, &fs->io.h.stream,
+                                sink_writer_done);
+  }
+  fs->writer_ready = 1;
+  fs->phase = PH_WRITING;
+  r = PIPE_OK;
+  while (fs->pending != NULL) {
+    pipe_buf_t* b = fs->pending;
+    fs->pending = b->next;
+    r = pipe__fd_writer_write(&fs->writer, b); /* takes b */
+  }
+  fs->pending_tail = NULL;
+  if (fs->end_pending)
+    pipe__fd_writer_end(&fs->writer);
+  else if (fs->told_full && r == PIPE_OK)
+    pipe_stage_drain(s); /* else the writer drains once below its hwm */
+  return 1;
+}
+
+static void fifo_poll_cb(uv_timer_t* t) {
+  file_sink_t* fs = t->data;
+  if (pipe_stage_stopping(&fs->stage) || try_open_fifo(fs) != 0)
+    stop_timer(fs);
+}
+
+/* A FIFO target: open it now if it has a reader, else poll for one. */
+static int start_fifo(file_sink_t* fs) {
+  pipe_stage_t* s = &fs->stage;
+  int r;
+  fs->direct = 1;
+  fs->stream = 1;
+  fs->phase = PH_OPENING;
+  r = try_open_fifo(fs);
+  if (r != 0) return r < 0 ? r : 0;
+  r = uv_timer_init(pipe_stage_loop(s), &fs->timer);
+  if (r < 0) {
+    pipe_stage_fail(s, r, "cannot open %s: %s", fs->path, uv_strerror(r));
+    return r;
+  }
+  fs->timer_open = 1;
+  fs->timer.data = fs;
+  uv_timer_start(&fs->timer, fifo_poll_cb, FIFO_POLL_MS, FIFO_POLL_MS);
   return 0;
 }
 
@@ -417,6 +528,7 @@ static int file_sink_start(pipe_stage_t* s) {
   if (err < 0) return fail_create(fs, err);
   if (exists) copy_owner_and_mode(fs->fd, &st);
   pipe__fd_writer_init_fs(&fs->writer, s, fs->fd, 0, sink_writer_done);
+  fs->writer_ready = 1;
   fs->phase = PH_WRITING;
   return 0;
 }
@@ -424,6 +536,16 @@ static int file_sink_start(pipe_stage_t* s) {
 /* Takes buf, in every outcome. */
 static int file_sink_write(pipe_stage_t* s, pipe_buf_t* buf) {
   file_sink_t* fs = (file_sink_t*)s;
+  if (fs->phase == PH_OPENING) { /* kept until the FIFO has a reader */
+    buf->next = NULL;
+    if (fs->pending_tail != NULL)
+      fs->pending_tail->next = buf;
+    else
+      fs->pending = buf;
+    fs->pending_tail = buf;
+    fs->told_full = 1;
+    return PIPE_FULL;
+  }
   if (fs->phase != PH_WRITING) { /* not started, or already ending */
     pipe_buf_unref(buf);
     return PIPE_FULL;
@@ -433,6 +555,7 @@ static int file_sink_write(pipe_stage_t* s, pipe_buf_t* buf) {
 
 static int file_sink_end(pipe_stage_t* s) {
   file_sink_t* fs = (file_sink_t*)s;
+  if (fs->phase == PH_OPENING) fs->end_pending = 1;
   if (fs->phase == PH_WRITING) pipe__fd_writer_end(&fs->writer);
   return 0;
 }
@@ -441,8 +564,17 @@ static void file_sink_destroy(pipe_stage_t* s, int status) {
   file_sink_t* fs = (file_sink_t*)s;
   (void)status; /* `committed` says whether there is anything to undo */
   fs->destroyed = 1;
-  if (fs->phase != PH_IDLE)
-    pipe__fd_writer_destroy(&fs->writer, sink_writer_idle);
+  stop_timer(fs);
+  while (fs->pending != NULL) {
+    pipe_buf_t* b = fs->pending;
+    fs->pending = b->next;
+    pipe_buf_unref(b);
+  }
+  fs->pending_tail = NULL;
+  if (fs->writer_ready) pipe__fd_writer_destroy(&fs->writer, sink_writer_idle);
+  /* A FIFO's stream: closing it cancels a write in flight (whose callback
+   * comes first, then idle) and closes the fd. */
+  if (fs->stream) pipe__stdio_stream_close(&fs->io);
   maybe_cleanup(fs);
 }
 
@@ -480,5 +612,5 @@ int pipe_file_sink_new(pipe_pipeline_t* pl, const pipe_file_sink_config_t* cfg,
 int pipe_file_sink_in_place(const pipe_stage_t* s) {
   const file_sink_t* fs = (const file_sink_t*)s;
   if (s == NULL || s->ops != &file_sink_ops || fs->phase == PH_IDLE) return -1;
-  return fs->direct;
+  return fs->direct && fs->writer_ready; /* a FIFO never opened: 0 */
 }

@@ -118,3 +118,40 @@ Test(cli_output, a_replaced_file_keeps_its_mode) {
   cr_assert_str_eq(r.out, "rc=0\n600\n", "got %s / %s", r.out, r.err);
   cli_result_free(&r);
 }
+
+Test(cli_output, a_fifo_output_without_a_reader_can_be_interrupted) {
+  /* open(O_WRONLY) of a FIFO blocks until a reader comes: in start(), out
+   * of SIGINT's reach, so only SIGKILL (here after 3 s: 137) ended it. */
+  cli_result_t r = RUN(
+      "d=$(mktemp -d); mkfifo $d/ff; \"$PIPE\" csv2json -o $d/ff < /dev/null & "
+      "pid=$!; sleep 0.5; kill -INT $pid; (sleep 3; kill -KILL $pid 2>/dev/null) & "
+      "wait $pid; echo \"rc=$?\"; rm -rf $d",
+      NULL);
+  cr_assert_str_eq(r.out, "rc=130\n", "got %s / %s", r.out, r.err);
+  cli_result_free(&r);
+}
+
+Test(cli_output, a_fifo_output_with_a_stalled_reader_is_interrupted_at_once) {
+  /* A write blocked on a thread-pool thread used to hold the teardown
+   * until the reader read again (4 s here). */
+  cli_result_t r = RUN(BIG_CSV
+      "d=$(mktemp -d); mkfifo $d/ff; sh -c \"exec 3<$d/ff; sleep 4; cat <&3 >/dev/null\" & "
+      "rd=$!; \"$PIPE\" csv2json $f -o $d/ff & pid=$!; sleep 0.5; kill -INT $pid; "
+      "sleep 1; kill -0 $pid 2>/dev/null && echo still-running; wait $pid; "
+      "echo \"rc=$?\"; kill $rd; rm -rf $f $d",
+      NULL);
+  cr_assert_str_eq(r.out, "rc=130\n", "got %s / %s", r.out, r.err);
+  cr_assert(strstr(r.err, "incomplete") != NULL, "%s", r.err);
+  cli_result_free(&r);
+}
+
+Test(cli_output, a_fifo_output_waits_for_its_reader) {
+  cli_result_t r = RUN(BIG_CSV
+      "d=$(mktemp -d); mkfifo $d/ff; \"$PIPE\" csv2json $f -o $d/ff & pid=$!; "
+      "sleep 0.3; a=$(md5sum < $d/ff); wait $pid; echo \"rc=$?\"; "
+      "b=$(\"$PIPE\" csv2json $f | md5sum); test \"$a\" = \"$b\" && echo same; "
+      "rm -rf $f $d",
+      NULL);
+  cr_assert_str_eq(r.out, "rc=0\nsame\n", "got %s / %s", r.out, r.err);
+  cli_result_free(&r);
+}

@@ -460,3 +460,62 @@ Test(file_sink, a_file_used_as_a_directory_is_not_a_directory) {
   free(file);
   free(dir);
 }
+
+typedef struct late_reader_s {
+  const char* fifo;
+  int fd;
+} late_reader_t;
+
+static void open_reader_cb(uv_timer_t* t) {
+  late_reader_t* lr = t->data;
+  lr->fd = open(lr->fifo, O_RDONLY | O_NONBLOCK);
+  uv_close((uv_handle_t*)t, NULL);
+}
+
+Test(file_sink, a_fifo_without_a_reader_is_written_once_one_comes, .timeout = 10) {
+  /* The open must not block start() (the loop, and with it SIGINT's
+   * handler): the sink waits for the reader on the loop. */
+  char* dir = th_tmpdir();
+  char* fifo = th_path(dir, "fifo");
+  late_reader_t lr = {fifo, -1};
+  uv_timer_t t;
+  pipe_pipeline_t* pl;
+  char got[16] = {0};
+  uint64_t t0;
+  cr_assert_eq(mkfifo(fifo, 0600), 0);
+  uv_timer_init(th_loop(), &t);
+  t.data = &lr;
+  uv_timer_start(&t, open_reader_cb, 150, 0);
+  pl = th_pipeline(NULL);
+  th_source_new(pl, "late\n", 5, 2);
+  add_file_sink(pl, fifo, 0);
+  t0 = uv_hrtime();
+  cr_assert_eq(pipe_pipeline_run(pl, NULL), 0);
+  cr_assert_lt(uv_hrtime() - t0, 100000000ull, "start() returned at once");
+  uv_run(th_loop(), UV_RUN_DEFAULT);
+  cr_assert_eq(pipe_pipeline_error(pl)->code, 0, "%s", pipe_pipeline_error(pl)->msg);
+  cr_assert_geq(lr.fd, 0);
+  cr_assert_eq(read(lr.fd, got, sizeof(got) - 1), 5);
+  cr_assert_str_eq(got, "late\n");
+  close(lr.fd);
+  th_finish(pl);
+  free(fifo);
+  free(dir);
+}
+
+Test(file_sink, abort_while_waiting_for_a_fifo_reader_ends_the_run, .timeout = 10) {
+  char* dir = th_tmpdir();
+  char* fifo = th_path(dir, "fifo");
+  pipe_pipeline_t* pl;
+  cr_assert_eq(mkfifo(fifo, 0600), 0);
+  pl = th_pipeline(NULL);
+  th_source_new(pl, "never read\n", 11, 4);
+  add_file_sink(pl, fifo, 0);
+  cr_assert_eq(pipe_pipeline_run(pl, NULL), 0);
+  pipe_pipeline_abort(pl, PIPE_ECANCELED);
+  uv_run(th_loop(), UV_RUN_DEFAULT);
+  cr_assert_eq(pipe_pipeline_error(pl)->code, PIPE_ECANCELED);
+  th_finish(pl);
+  free(fifo);
+  free(dir);
+}
