@@ -32,7 +32,13 @@ int pipe_stdin_source_new(pipe_pipeline_t* pl, pipe_stage_t** out);
 /** Writes to a temporary file in the target's folder and renames it over
  *  the target only when every byte is written (and fsync'd): an interrupted
  *  or failed run never leaves a truncated output that looks complete, and
- *  an existing target is only replaced on success. */
+ *  an existing target is only replaced on success. A replaced file keeps
+ *  its mode (and owner and group where permitted); a symlink is followed
+ *  and its target replaced in the target's folder. Devices, FIFOs,
+ *  terminals, files in /dev and fd links (/dev/stdout, /dev/fd/N,
+ *  /proc/self/fd/N) are written in place, never renamed over; a FIFO waits
+ *  for its reader without blocking the loop, and a reader that goes away
+ *  (EPIPE) ends the run with status 0, as for standard output. */
 typedef struct pipe_file_sink_config_s {
   const char* path;  /* copied */
   int fsync;         /* 1: fsync before rename (default in the CLI) */

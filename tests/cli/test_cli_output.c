@@ -41,10 +41,9 @@ Test(cli_output, dev_fd_1_to_a_file_is_written_in_place) {
   cli_result_t r = RUN(
       "d=$(mktemp -d); printf 'a\\n1\\n' > $d/s.csv; "
       "\"$PIPE\" csv2json $d/s.csv -o /dev/fd/1 > $d/out.txt; echo \"rc=$?\"; "
-      "cat $d/out.txt; ls -A $d | tr '\\n' ' '; test -L /dev/fd && echo link; "
-      "rm -rf $d",
+      "cat $d/out.txt; ls -A $d | tr '\\n' ' '; rm -rf $d",
       NULL);
-  cr_assert_str_eq(r.out, "rc=0\n{\"a\":\"1\"}\nout.txt s.csv link\n", "got %s / %s",
+  cr_assert_str_eq(r.out, "rc=0\n{\"a\":\"1\"}\nout.txt s.csv ", "got %s / %s",
                    r.out, r.err);
   cli_result_free(&r);
 }
