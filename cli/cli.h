@@ -17,7 +17,7 @@ enum {
   CLI_EXIT_DATA = 1,   /* bad input data: malformed CSV, bad UTF-8, bad gzip */
   CLI_EXIT_USAGE = 2,  /* bad command line */
   CLI_EXIT_IO = 3,     /* I/O or system error: missing file, disk full... */
-  CLI_EXIT_SIGNAL = 130 /* interrupted (SIGINT/SIGTERM); output not written */
+  CLI_EXIT_SIGNAL = 130 /* interrupted; cli_run returns 128 + the signal */
 };
 
 /* What every command shares. */

@@ -20,7 +20,8 @@ enum { OPT_CHECKSUM = 256, OPT_PROGRESS, OPT_NO_PROGRESS, OPT_STAGE = 512 };
   "      --checksum ALG   print the sha256, md5 or crc32c of the output on\n" \
   "                       stderr at the end (`SHA256 (OUT) = hex`)\n"         \
   "      --progress       progress bar on stderr (default: when stderr is a\n" \
-  "      --no-progress    terminal and the input is a file)\n"               \
+  "      --no-progress    terminal, the input is a file and the output does\n" \
+  "                       not go to that terminal)\n"                        \
   "  -h, --help           this help\n"
 
 static const struct option csv2json_opts[] = {
@@ -159,7 +160,12 @@ int cli_stage_command(const cli_command_t* cmd, int argc, char** argv) {
   while ((opt = getopt_long(argc, argv, shortopts, longopts, &idx)) != -1) {
     const struct option* so;
     switch (opt) {
-      case 'o': c.output = optarg; continue;
+      case 'o':
+        if (optarg[0] == '\0')
+          return cli_usage_error(cmd->name, "option '-o' needs a file name "
+                                            "('-' for standard output)");
+        c.output = optarg;
+        continue;
       case OPT_CHECKSUM: c.checksum = optarg; continue;
       case OPT_PROGRESS: c.progress = 1; continue;
       case OPT_NO_PROGRESS: c.progress = 0; continue;

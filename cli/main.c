@@ -1,8 +1,11 @@
 /* pipe — command dispatch, --help, --version. */
+#include <errno.h>
+#include <fcntl.h>
 #include <signal.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
+#include <unistd.h>
 #include <uv.h>
 
 #include "cli.h"
@@ -25,9 +28,11 @@ static void usage(FILE* out) {
           "  0    success\n"
           "  1    bad input data (malformed CSV, invalid UTF-8, ...); the "
           "error names line and column\n"
-          "  2    usage error\n"
+          "  2    usage error (also: -o names the input; gzip to, or gunzip "
+          "from, a terminal)\n"
           "  3    I/O or system error (missing file, disk full, ...)\n"
-          "  130  interrupted by SIGINT/SIGTERM\n"
+          "  129, 130, 143  interrupted by SIGHUP, SIGINT, SIGTERM (128 + "
+          "signal)\n"
           "On any failure the output file is not created (or left as it "
           "was).\n");
 }
@@ -65,8 +70,26 @@ static void size_threadpool(int argc, char** argv) {
   setenv("UV_THREADPOOL_SIZE", val, 1);
 }
 
+/* Started with fd 0, 1 or 2 closed (`2>&-`, cron, a careless daemon): the
+ * next open() would get that number, and a file we open would then be
+ * taken for standard input or output (libuv also asserts that the fds it
+ * closes are above 2). Give each closed one /dev/null, as daemons and
+ * coreutils do: reads see end of file, writes vanish. */
+static void fill_closed_stdio(void) {
+  int fd;
+  for (fd = 0; fd <= 2; fd++) {
+    int got;
+    if (fcntl(fd, F_GETFD) != -1 || errno != EBADF) continue;
+    got = open("/dev/null", fd == 0 ? O_RDONLY : O_WRONLY);
+    /* open() returns the lowest free number: fd itself, as the lower ones
+     * are open by now. Anything else means we could not fix it. */
+    if (got >= 0 && got != fd) close(got);
+  }
+}
+
 int main(int argc, char** argv) {
   const cli_command_t* c;
+  fill_closed_stdio();
   size_threadpool(argc, argv);
   /* A closed stdout is reported as EPIPE by write(), handled by the sink. */
   signal(SIGPIPE, SIG_IGN);

@@ -34,7 +34,13 @@ PIPE_EXTERN int pipe_stdin_source_new(pipe_pipeline_t* pl, pipe_stage_t** out);
 /** Writes to a temporary file in the target's folder and renames it over
  *  the target only when every byte is written (and fsync'd): an interrupted
  *  or failed run never leaves a truncated output that looks complete, and
- *  an existing target is only replaced on success. */
+ *  an existing target is only replaced on success. A replaced file keeps
+ *  its mode (and owner and group where permitted); a symlink is followed
+ *  and its target replaced in the target's folder. Devices, FIFOs,
+ *  terminals, files in /dev and fd links (/dev/stdout, /dev/fd/N,
+ *  /proc/self/fd/N) are written in place, never renamed over; a FIFO waits
+ *  for its reader without blocking the loop, and a reader that goes away
+ *  (EPIPE) ends the run with status 0, as for standard output. */
 typedef struct pipe_file_sink_config_s {
   const char* path;  /* copied */
   int fsync;         /* 1: fsync before rename (default in the CLI) */
@@ -42,6 +48,13 @@ typedef struct pipe_file_sink_config_s {
 
 PIPE_EXTERN int pipe_file_sink_new(pipe_pipeline_t* pl, const pipe_file_sink_config_t* cfg,
                        pipe_stage_t** out);
+
+/** Once started: 1 if the sink has opened its target to write it in place
+ *  (a device, FIFO, terminal or fd link such as /dev/stdout: bytes written
+ *  are there even if the run fails), 0 if it writes a temp file renamed on
+ *  success or never got its FIFO open (no reader came), -1 if s is not a
+ *  started file sink. Loop thread only. */
+int pipe_file_sink_in_place(const pipe_stage_t* s);
 
 /** Writes to standard output (fd 1): a file, pipe or TTY. A closed reader
  *  (EPIPE, as in `pipe csv2json big.csv | head`) ends the run quietly with

@@ -43,8 +43,11 @@ int pipe__stdio_stream_open(pipe_stdio_stream_t* st, pipe_stage_t* s, int fd,
 
 static void stdio_close_cb(uv_handle_t* h) {
   pipe_stdio_stream_t* st = h->data;
-  /* Give the fd back to the processes sharing it as we found it. */
-  if (st->saved_flags != -1) (void)fcntl(st->fd, F_SETFL, st->saved_flags);
+  /* Give the fd back to the processes sharing it as we found it. An fd
+   * above 2 was ours (a FIFO the file source opened): uv_close closed it,
+   * and its number may already belong to someone else. */
+  if (st->saved_flags != -1 && st->fd <= 2)
+    (void)fcntl(st->fd, F_SETFL, st->saved_flags);
   pipe_stage_release(st->stage);
 }
 

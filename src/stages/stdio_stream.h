@@ -7,7 +7,9 @@
  * pipe to non-blocking mode, a flag shared with every process holding the
  * same pipe (the shell's other children), so the fd's flags are saved here
  * and restored once the handle has closed. The fd itself stays open: libuv
- * never closes fds 0-2 in uv_close. A terminal keeps UV_TTY_MODE_NORMAL,
+ * never closes fds 0-2 in uv_close. The file source also opens a FIFO it
+ * has opened itself (fd > 2) this way: uv_close closes that one, and its
+ * flags are not restored. A terminal keeps UV_TTY_MODE_NORMAL,
  * so there is no mode to reset.
  *
  * Not installed; loop thread only.

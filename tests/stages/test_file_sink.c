@@ -2,6 +2,10 @@
  * by a failed run, umask-honouring mode, clear errors. */
 #include <criterion/criterion.h>
 #include <criterion/parameterized.h>
+#include <fcntl.h>
+#include <signal.h>
+#include <stdio.h>
+#include <unistd.h>
 #include <string.h>
 #include <sys/stat.h>
 
@@ -265,5 +269,253 @@ Test(file_sink, abort_racing_the_end_does_not_replace_the_target) {
   assert_file_is(out, "keep me", 7);
   cr_assert_eq(th_count_entries(dir), 1, "the temp file is gone");
   free(out);
+  free(dir);
+}
+
+/* Writes `text` to path through a file source-less pipeline; returns the
+ * run's status. */
+static int write_text(const char* path, const char* text) {
+  pipe_pipeline_t* pl = th_pipeline(NULL);
+  int st;
+  th_source_new(pl, text, strlen(text), 4);
+  add_file_sink(pl, path, 1);
+  st = th_run(pl);
+  th_finish(pl);
+  return st;
+}
+
+Test(file_sink, replacing_a_file_keeps_its_mode) {
+  char* dir = th_tmpdir();
+  char* out = th_path(dir, "secret.json");
+  struct stat st;
+  th_write_file(out, "old\n", 4);
+  cr_assert_eq(chmod(out, 0600), 0);
+  cr_assert_eq(write_text(out, "new\n"), 0);
+  assert_file_is(out, "new\n", 4);
+  cr_assert_eq(stat(out, &st), 0);
+  cr_assert_eq(st.st_mode & 07777, 0600, "mode %o: a private file must stay "
+               "private", (unsigned)(st.st_mode & 07777));
+  cr_assert_eq(chmod(out, 0751), 0);
+  cr_assert_eq(write_text(out, "newer\n"), 0);
+  cr_assert_eq(stat(out, &st), 0);
+  cr_assert_eq(st.st_mode & 07777, 0751);
+  free(out);
+  free(dir);
+}
+
+Test(file_sink, replacing_a_file_keeps_its_owner_where_permitted) {
+  char* dir = th_tmpdir();
+  char* out = th_path(dir, "theirs.json");
+  struct stat st;
+  if (geteuid() != 0) {
+    cr_skip_test("changing a file's owner needs root");
+    return;
+  }
+  th_write_file(out, "old\n", 4);
+  cr_assert_eq(chown(out, 65534, 65534), 0);
+  cr_assert_eq(write_text(out, "new\n"), 0);
+  cr_assert_eq(stat(out, &st), 0);
+  cr_assert_eq(st.st_uid, 65534, "owner %u", (unsigned)st.st_uid);
+  cr_assert_eq(st.st_gid, 65534, "group %u", (unsigned)st.st_gid);
+  free(out);
+  free(dir);
+}
+
+Test(file_sink, a_symlink_is_written_through_to_its_target) {
+  char* dir = th_tmpdir();
+  char* sub = th_path(dir, "real");
+  char* target = th_path(sub, "data.json");
+  char* link = th_path(dir, "link.json");
+  char got[64];
+  ssize_t n;
+  cr_assert_eq(mkdir(sub, 0755), 0);
+  th_write_file(target, "old\n", 4);
+  cr_assert_eq(symlink("real/data.json", link), 0);
+  cr_assert_eq(write_text(link, "new\n"), 0);
+  n = readlink(link, got, sizeof(got) - 1);
+  cr_assert_gt(n, 0, "link.json is still a symlink");
+  got[n] = '\0';
+  cr_assert_str_eq(got, "real/data.json");
+  assert_file_is(target, "new\n", 4);
+  cr_assert_eq(th_count_entries(sub), 1, "no temp file left in the target's folder");
+  cr_assert_eq(th_count_entries(dir), 2);
+  free(link);
+  free(target);
+  free(sub);
+  free(dir);
+}
+
+Test(file_sink, a_dangling_symlink_creates_its_target) {
+  char* dir = th_tmpdir();
+  char* target = th_path(dir, "new.json");
+  char* link = th_path(dir, "link.json");
+  struct stat st;
+  cr_assert_eq(symlink("new.json", link), 0);
+  cr_assert_eq(write_text(link, "x\n"), 0);
+  cr_assert_eq(lstat(link, &st), 0);
+  cr_assert(S_ISLNK(st.st_mode));
+  assert_file_is(target, "x\n", 2);
+  free(link);
+  free(target);
+  free(dir);
+}
+
+Test(file_sink, a_link_to_an_open_fd_writes_that_file_in_place) {
+  /* What /dev/stdout and /dev/fd/N are: a link into /proc/self/fd. The
+   * file behind the fd is written (appended to), the link is not renamed
+   * over. */
+  char* dir = th_tmpdir();
+  char* real = th_path(dir, "real.txt");
+  char* link = th_path(dir, "fdlink");
+  char proc[64];
+  struct stat st;
+  int fd;
+  th_write_file(real, "head\n", 5);
+  fd = open(real, O_WRONLY | O_APPEND);
+  cr_assert_geq(fd, 0);
+  snprintf(proc, sizeof(proc), "/proc/self/fd/%d", fd);
+  cr_assert_eq(symlink(proc, link), 0);
+  cr_assert_eq(write_text(link, "tail\n"), 0);
+  cr_assert_eq(lstat(link, &st), 0);
+  cr_assert(S_ISLNK(st.st_mode), "the fd link was replaced by a file");
+  assert_file_is(real, "head\ntail\n", 10);
+  cr_assert_eq(th_count_entries(dir), 2, "no temp file");
+  close(fd);
+  free(link);
+  free(real);
+  free(dir);
+}
+
+Test(file_sink, a_symlink_to_dev_null_stays_a_device) {
+  char* dir = th_tmpdir();
+  char* link = th_path(dir, "null");
+  struct stat st;
+  cr_assert_eq(symlink("/dev/null", link), 0);
+  cr_assert_eq(write_text(link, "gone\n"), 0);
+  cr_assert_eq(lstat(link, &st), 0);
+  cr_assert(S_ISLNK(st.st_mode));
+  cr_assert_eq(stat("/dev/null", &st), 0);
+  cr_assert(S_ISCHR(st.st_mode));
+  cr_assert_eq(th_count_entries(dir), 1);
+  free(link);
+  free(dir);
+}
+
+Test(file_sink, a_fifo_whose_reader_leaves_ends_the_run_quietly) {
+  /* Like `-o -` into `head`: EPIPE on a non-regular output is success. */
+  char* dir = th_tmpdir();
+  char* fifo = th_path(dir, "fifo");
+  size_t n = 4 * 1024 * 1024;
+  uint8_t* data = th_pattern(n, 7);
+  pipe_pipeline_t* pl;
+  int rfd;
+  signal(SIGPIPE, SIG_IGN);
+  cr_assert_eq(mkfifo(fifo, 0600), 0);
+  rfd = open(fifo, O_RDONLY | O_NONBLOCK); /* a reader, so open(O_WRONLY) returns */
+  cr_assert_geq(rfd, 0);
+  pl = th_pipeline(NULL);
+  th_source_new(pl, data, n, 65536);
+  add_file_sink(pl, fifo, 0);
+  cr_assert_eq(pipe_pipeline_run(pl, NULL), 0);
+  close(rfd); /* the reader goes away before reading anything */
+  uv_run(th_loop(), UV_RUN_DEFAULT);
+  cr_assert_eq(pipe_pipeline_error(pl)->code, 0, "%s",
+               pipe_pipeline_error(pl)->msg);
+  th_finish(pl);
+  free(data);
+  free(fifo);
+  free(dir);
+}
+
+Test(file_sink, a_250_byte_name_is_written) {
+  /* The temp name adds 13 bytes: it is shortened to fit NAME_MAX. */
+  char* dir = th_tmpdir();
+  char name[251];
+  char* out;
+  memset(name, 'n', 250);
+  name[250] = '\0';
+  out = th_path(dir, name);
+  cr_assert_eq(write_text(out, "ok\n"), 0, "%s", "a long name must work");
+  assert_file_is(out, "ok\n", 3);
+  cr_assert_eq(th_count_entries(dir), 1);
+  free(out);
+  free(dir);
+}
+
+Test(file_sink, a_file_used_as_a_directory_is_not_a_directory) {
+  char* dir = th_tmpdir();
+  char* file = th_path(dir, "s.csv");
+  char* out = th_path(file, "x");
+  pipe_pipeline_t* pl = th_pipeline(NULL);
+  const pipe_error_t* e;
+  th_write_file(file, "a\n", 2);
+  th_source_new(pl, "abc", 3, 1);
+  add_file_sink(pl, out, 0);
+  cr_assert_eq(th_run(pl), PIPE_ENOTDIR);
+  e = pipe_pipeline_error(pl);
+  cr_assert_not_null(strstr(e->msg, "is not a directory"), "%s", e->msg);
+  cr_assert_null(strstr(e->msg, "does not exist"), "%s", e->msg);
+  th_finish(pl);
+  free(out);
+  free(file);
+  free(dir);
+}
+
+typedef struct late_reader_s {
+  const char* fifo;
+  int fd;
+} late_reader_t;
+
+static void open_reader_cb(uv_timer_t* t) {
+  late_reader_t* lr = t->data;
+  lr->fd = open(lr->fifo, O_RDONLY | O_NONBLOCK);
+  uv_close((uv_handle_t*)t, NULL);
+}
+
+Test(file_sink, a_fifo_without_a_reader_is_written_once_one_comes, .timeout = 10) {
+  /* The open must not block start() (the loop, and with it SIGINT's
+   * handler): the sink waits for the reader on the loop. */
+  char* dir = th_tmpdir();
+  char* fifo = th_path(dir, "fifo");
+  late_reader_t lr = {fifo, -1};
+  uv_timer_t t;
+  pipe_pipeline_t* pl;
+  char got[16] = {0};
+  uint64_t t0;
+  cr_assert_eq(mkfifo(fifo, 0600), 0);
+  uv_timer_init(th_loop(), &t);
+  t.data = &lr;
+  uv_timer_start(&t, open_reader_cb, 150, 0);
+  pl = th_pipeline(NULL);
+  th_source_new(pl, "late\n", 5, 2);
+  add_file_sink(pl, fifo, 0);
+  t0 = uv_hrtime();
+  cr_assert_eq(pipe_pipeline_run(pl, NULL), 0);
+  cr_assert_lt(uv_hrtime() - t0, 100000000ull, "start() returned at once");
+  uv_run(th_loop(), UV_RUN_DEFAULT);
+  cr_assert_eq(pipe_pipeline_error(pl)->code, 0, "%s", pipe_pipeline_error(pl)->msg);
+  cr_assert_geq(lr.fd, 0);
+  cr_assert_eq(read(lr.fd, got, sizeof(got) - 1), 5);
+  cr_assert_str_eq(got, "late\n");
+  close(lr.fd);
+  th_finish(pl);
+  free(fifo);
+  free(dir);
+}
+
+Test(file_sink, abort_while_waiting_for_a_fifo_reader_ends_the_run, .timeout = 10) {
+  char* dir = th_tmpdir();
+  char* fifo = th_path(dir, "fifo");
+  pipe_pipeline_t* pl;
+  cr_assert_eq(mkfifo(fifo, 0600), 0);
+  pl = th_pipeline(NULL);
+  th_source_new(pl, "never read\n", 11, 4);
+  add_file_sink(pl, fifo, 0);
+  cr_assert_eq(pipe_pipeline_run(pl, NULL), 0);
+  pipe_pipeline_abort(pl, PIPE_ECANCELED);
+  uv_run(th_loop(), UV_RUN_DEFAULT);
+  cr_assert_eq(pipe_pipeline_error(pl)->code, PIPE_ECANCELED);
+  th_finish(pl);
+  free(fifo);
   free(dir);
 }

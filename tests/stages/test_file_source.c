@@ -2,7 +2,10 @@
  * path, pausing under backpressure, teardown with a read in flight. */
 #include <criterion/criterion.h>
 #include <criterion/parameterized.h>
+#include <fcntl.h>
 #include <string.h>
+#include <sys/stat.h>
+#include <unistd.h>
 
 #include "support/harness.h"
 
@@ -138,5 +141,73 @@ Test(file_source, abort_with_a_read_in_flight_cleans_up) {
   th_finish(pl);
   free(data);
   free(path);
+  free(dir);
+}
+
+typedef struct fifo_writer_s {
+  const char* path;
+  const char* text;
+  int wrote;
+} fifo_writer_t;
+
+static void write_fifo_cb(uv_timer_t* t) {
+  fifo_writer_t* w = t->data;
+  /* O_NONBLOCK succeeds: the source holds the read end open. */
+  int fd = open(w->path, O_WRONLY | O_NONBLOCK);
+  if (fd >= 0) {
+    w->wrote = (int)write(fd, w->text, strlen(w->text));
+    close(fd);
+  }
+  uv_close((uv_handle_t*)t, NULL);
+}
+
+Test(file_source, a_fifo_waits_for_its_writer_and_is_read_to_the_end,
+     .timeout = 10) {
+  /* A FIFO used to be opened blocking (start() hung until a writer came)
+   * and then read with pread (ESPIPE). */
+  char* dir = th_tmpdir();
+  char* fifo = th_path(dir, "in.fifo");
+  fifo_writer_t w = {fifo, "a,b\n1,2\n", -1};
+  uv_timer_t t;
+  pipe_pipeline_t* pl;
+  pipe_stage_t* src;
+  th_sink_t* snk;
+  uint64_t t0;
+  cr_assert_eq(mkfifo(fifo, 0600), 0);
+  uv_timer_init(th_loop(), &t);
+  t.data = &w;
+  uv_timer_start(&t, write_fifo_cb, 150, 0);
+  pl = th_pipeline(NULL);
+  src = add_source(pl, fifo);
+  snk = th_sink_new(pl, 0, 0);
+  t0 = uv_hrtime();
+  cr_assert_eq(pipe_pipeline_run(pl, NULL), 0);
+  cr_assert_lt(uv_hrtime() - t0, 100000000ull, "start() returned at once");
+  uv_run(th_loop(), UV_RUN_DEFAULT);
+  cr_assert_eq(pipe_pipeline_error(pl)->code, 0, "%s", pipe_pipeline_error(pl)->msg);
+  cr_assert_eq(w.wrote, 8);
+  cr_assert_eq(snk->got_len, 8);
+  cr_assert(memcmp(snk->got, "a,b\n1,2\n", 8) == 0);
+  cr_assert_eq(snk->counts.ends, 1);
+  cr_assert_eq(pipe_file_source_size(src), -1, "a FIFO has no size");
+  th_finish(pl);
+  free(fifo);
+  free(dir);
+}
+
+Test(file_source, a_fifo_without_a_writer_can_be_aborted, .timeout = 10) {
+  char* dir = th_tmpdir();
+  char* fifo = th_path(dir, "in.fifo");
+  pipe_pipeline_t* pl;
+  cr_assert_eq(mkfifo(fifo, 0600), 0);
+  pl = th_pipeline(NULL);
+  add_source(pl, fifo);
+  th_sink_new(pl, 0, 0);
+  cr_assert_eq(pipe_pipeline_run(pl, NULL), 0);
+  pipe_pipeline_abort(pl, PIPE_ECANCELED);
+  uv_run(th_loop(), UV_RUN_DEFAULT);
+  cr_assert_eq(pipe_pipeline_error(pl)->code, PIPE_ECANCELED);
+  th_finish(pl);
+  free(fifo);
   free(dir);
 }
