@@ -54,7 +54,7 @@ PIPE_EXTERN int pipe_file_sink_new(pipe_pipeline_t* pl, const pipe_file_sink_con
  *  are there even if the run fails), 0 if it writes a temp file renamed on
  *  success or never got its FIFO open (no reader came), -1 if s is not a
  *  started file sink. Loop thread only. */
-int pipe_file_sink_in_place(const pipe_stage_t* s);
+PIPE_EXTERN int pipe_file_sink_in_place(const pipe_stage_t* s);
 
 /** Writes to standard output (fd 1): a file, pipe or TTY. A closed reader
  *  (EPIPE, as in `pipe csv2json big.csv | head`) ends the run quietly with
