@@ -89,6 +89,7 @@ struct pipe_csvj_s {
   /* Slow-path field state. */
   int st, sink, force_slow;
   uint64_t q_line, q_col; /* where the open quoted field started */
+  int quo_cr;             /* in quotes, the last byte was a CR */
   int u8need;             /* UTF-8 continuation bytes still expected */
   uint8_t u8lo, u8hi;     /* allowed range of the next continuation byte */
   uint64_t u8off;         /* offset of the current sequence's lead byte */
@@ -691,6 +692,7 @@ static int slow_run(pipe_csvj_t* cj, const uint8_t* p, size_t n, uint64_t base,
       }
       i += j;
       *op += j;
+      if (j) cj->quo_cr = 0;
       if (i == n) break;
     }
     c = p[i];
@@ -707,6 +709,7 @@ static int slow_run(pipe_csvj_t* cj, const uint8_t* p, size_t n, uint64_t base,
         } else if (c == '"') {
           cj->q_line = cj->line;
           cj->q_col = cj->col + 1;
+          cj->quo_cr = 0;
           r = field_start(cj, 1);
           cj->st = ST_QUO;
           i++;
@@ -715,17 +718,11 @@ static int slow_run(pipe_csvj_t* cj, const uint8_t* p, size_t n, uint64_t base,
           cj->st = ST_UNQ; /* c is looked at again in ST_UNQ */
         }
         break;
-      case ST_FSTART_CR:
-        if (c == '\n') { /* lone CRLF: blank line */
-          cj->line++;
-          cj->rec_line = cj->line;
-          cj->st = ST_FSTART;
-          i++;
-        } else {
-          r = field_start(cj, 0);
-          if (r == 0) r = put_byte(cj, '\r', aoff - 1);
-          cj->st = ST_UNQ;
-        }
+      case ST_FSTART_CR: /* a blank line, ended by CRLF or a lone CR */
+        cj->line++;
+        cj->rec_line = cj->line;
+        cj->st = ST_FSTART;
+        if (c == '\n') i++; /* else c is looked at again */
         break;
       case ST_UNQ:
         if (c == delim) {
@@ -743,30 +740,28 @@ static int slow_run(pipe_csvj_t* cj, const uint8_t* p, size_t n, uint64_t base,
         }
         i++;
         break;
-      case ST_UNQ_CR:
-        if (c == '\n') {
-          r = field_end(cj);
-          cj->line++;
-          if (r == 0) r = record_end(cj, aoff);
-          cj->st = ST_FSTART;
-          i++;
-        } else { /* lone CR: data; c is looked at again */
-          r = put_byte(cj, '\r', aoff - 1);
-          cj->st = ST_UNQ;
-        }
+      case ST_UNQ_CR: /* CRLF, or a lone CR (then c is looked at again) */
+        r = field_end(cj);
+        cj->line++;
+        if (r == 0) r = record_end(cj, c == '\n' ? aoff : aoff - 1);
+        cj->st = ST_FSTART;
+        if (c == '\n') i++;
         break;
       case ST_QUO:
         if (c == '"') {
           cj->st = ST_QUO_Q;
         } else {
-          if (c == '\n') cj->line++;
+          /* Count LF, CRLF and lone CR as one line each. */
+          if (c == '\r' || (c == '\n' && !cj->quo_cr)) cj->line++;
           r = put_byte(cj, c, aoff);
         }
+        cj->quo_cr = c == '\r';
         i++;
         break;
       case ST_QUO_Q:
         if (c == '"') {
           r = put_byte(cj, '"', aoff);
+          cj->quo_cr = 0;
           cj->st = ST_QUO;
         } else if (c == delim) {
           r = field_end(cj);
@@ -783,16 +778,12 @@ static int slow_run(pipe_csvj_t* cj, const uint8_t* p, size_t n, uint64_t base,
         }
         i++;
         break;
-      case ST_AFTER_CR:
-        if (c == '\n') {
-          r = field_end(cj);
-          cj->line++;
-          if (r == 0) r = record_end(cj, aoff);
-          cj->st = ST_FSTART;
-          i++;
-        } else {
-          r = after_quote_fail(cj, '\r', aoff - 1);
-        }
+      case ST_AFTER_CR: /* closing quote, then CRLF or a lone CR */
+        r = field_end(cj);
+        cj->line++;
+        if (r == 0) r = record_end(cj, c == '\n' ? aoff : aoff - 1);
+        cj->st = ST_FSTART;
+        if (c == '\n') i++; /* else c is looked at again */
         break;
       default:
         break;
@@ -876,7 +867,9 @@ static uint8_t* esc_fast(uint8_t* op, const uint8_t* p, const uint64_t* E,
       a = k + 2;
       continue;
     }
-    if (c == '\n') (*nl)++;
+    /* Lines end at LF, CRLF or a lone CR, inside quotes too; p[k + 1] is
+     * readable (the closing quote at least). */
+    if (c == '\n' || (c == '\r' && p[k + 1] != '\n')) (*nl)++;
     op += esc_byte(op, c);
     a = k + 1;
   }
@@ -912,6 +905,7 @@ static int fast_batch(pipe_csvj_t* cj, const uint8_t* in, size_t len,
   const size_t* koff = cj->koff;
   const size_t* klen = cj->klen;
   const int infer = cj->o.infer, array = cj->o.array, ragged = cj->o.ragged;
+  const uint8_t delim = cj->o.delim; /* S holds delim, LF and CR only */
   uint64_t* const S = cj->S;
   uint64_t* const E = cj->E;
   uint64_t* const H = cj->H;
@@ -935,9 +929,21 @@ static int fast_batch(pipe_csvj_t* cj, const uint8_t* in, size_t len,
     S[nfull] &= (1ULL << tail) - 1;
     nblk++;
   }
+  /* A CR in S ends a record, so CRLF must end it at the LF only: the
+   * scanner already left out the CR of a CRLF within one block; here go the
+   * CR of a CRLF across blocks (in bit 63, checked per block below, which
+   * is cheaper than per field) and a CR as the last byte of the input seen
+   * so far (its next byte is unknown: the field then has no end in this
+   * batch and the slow path keeps the CR state across calls). So every CR
+   * left in S is a lone CR. */
+  if (tail && p[n - 1] == '\r' && (n >= avail || p[n] == '\n'))
+    S[nfull] &= ~(1ULL << (tail - 1));
 
   for (b = 0; b < nblk; b++) {
     uint64_t s = S[b];
+    if ((int64_t)s < 0 && p[b * 64 + 63] == '\r' &&
+        (b * 64 + 64 >= avail || p[b * 64 + 64] == '\n'))
+      s &= ~(1ULL << 63);
     while (s) {
       const size_t e = b * 64 + (size_t)__builtin_ctzll(s);
       const uint8_t term = p[e];
@@ -948,7 +954,7 @@ static int fast_batch(pipe_csvj_t* cj, const uint8_t* in, size_t len,
       int quoted, bare = 0;
       s &= s - 1;
 
-      if (col == 0 && term == '\n' &&
+      if (col == 0 && term != delim &&
           (e == fs || (e == fs + 1 && p[fs] == '\r'))) { /* blank line */
         line++;
         rec_line = line;
@@ -1032,7 +1038,7 @@ static int fast_batch(pipe_csvj_t* cj, const uint8_t* in, size_t len,
         *op++ = '"';
       }
       col++;
-      if (term == '\n') {
+      if (term != delim) { /* LF or CR: end of record */
         line++;
         if (!ragged && nexp && col != nexp) {
           /* Too few fields (too many deferred above). */
@@ -1227,6 +1233,7 @@ int pipe__csvj_finish(pipe_csvj_t* cj, uint8_t* out, size_t cap,
           if (r == 0) r = record_end(cj, eof);
           break;
         case ST_FSTART_CR: /* a CR right before EOF ends the line */
+          cj->line++;
           break;
         case ST_QUO:
           r = fail(cj, PIPE_ECSV, cj->q_line, cj->q_col, eof,
@@ -1236,6 +1243,7 @@ int pipe__csvj_finish(pipe_csvj_t* cj, uint8_t* out, size_t cap,
                    (unsigned long long)cj->q_col);
           break;
         default: /* UNQ, UNQ_CR (CR dropped), QUO_Q, AFTER_CR */
+          if (cj->st == ST_UNQ_CR || cj->st == ST_AFTER_CR) cj->line++;
           r = field_end(cj);
           if (r == 0) r = record_end(cj, eof);
           break;

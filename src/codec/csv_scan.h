@@ -5,9 +5,10 @@
  *
  * For block i (bytes p[64*i, 64*i+64)), bit k of each mask describes byte
  * p[64*i + k]:
- *   S[i]  structural: the delimiter or LF, *outside* double quotes, where
- *         "inside" is the prefix XOR of all quote bytes seen since the scan
- *         started (like simdjson / simdcsv). That is exact for RFC 4180 input;
+ *   S[i]  structural: the delimiter, LF, or a CR not followed by an LF in
+ *         the same block (so a CR in bit 63 always), *outside* double
+ *         quotes, where "inside" is the prefix XOR of all quote bytes seen
+ *         since the scan started (like simdjson / simdcsv). That is exact for RFC 4180 input;
  *         the converter validates every field it takes from S and falls back to
  *         its byte-level state machine where the input is not RFC-shaped (a
  *         literal quote inside an unquoted field, junk after a closing quote).

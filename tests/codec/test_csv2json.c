@@ -125,14 +125,10 @@ Test(csv2json, junk_after_closing_quote_is_error) {
   cr_assert_eq(e.record, 2);
 }
 
-Test(csv2json, lone_cr_after_closing_quote_is_error) {
+Test(csv2json, lone_cr_after_closing_quote_ends_the_record) {
   pipe_csvj_opts_t o = O();
-  pipe_error_t e;
-  const char* in = "a,b\n\"x\"\ry,2\n";
-  csvj_expect_error(&o, in, strlen(in), PIPE_ECSV, &e);
-  cr_assert_str_eq(e.msg, "unexpected character '\\r' after closing quote");
-  cr_assert_eq(e.line, 2);
-  cr_assert_eq(e.column, 1);
+  csvj_expect(&o, "a,b\r\"x\",\"y\"\r1,2\r",
+              "{\"a\":\"x\",\"b\":\"y\"}\n{\"a\":\"1\",\"b\":\"2\"}\n");
 }
 
 Test(csv2json, unterminated_quote_names_where_it_opened) {
@@ -168,10 +164,82 @@ Test(csv2json, trailing_delimiter_gives_empty_last_field) {
   csvj_expect(&o, "a,b\n1,\n2,", "{\"a\":\"1\",\"b\":\"\"}\n{\"a\":\"2\",\"b\":\"\"}\n");
 }
 
-Test(csv2json, lone_cr_in_unquoted_field_is_data) {
+Test(csv2json, cr_only_line_endings_end_records_and_cr_in_quotes_is_data) {
   pipe_csvj_opts_t o = O();
-  csvj_expect(&o, "a,b\nx\ry,z\r\n", "{\"a\":\"x\\ry\",\"b\":\"z\"}\n");
-  csvj_expect(&o, "a,b\nx\r,z\n", "{\"a\":\"x\\r\",\"b\":\"z\"}\n");
+  /* The issue's reproduction (classic Mac / Excel for Mac). */
+  csvj_expect(&o, "a,b,c\r1,2,3\r\"x\ry\",5,6\r",
+              "{\"a\":\"1\",\"b\":\"2\",\"c\":\"3\"}\n"
+              "{\"a\":\"x\\ry\",\"b\":\"5\",\"c\":\"6\"}\n");
+}
+
+Test(csv2json, lone_cr_in_unquoted_field_ends_the_record) {
+  pipe_csvj_opts_t o = O();
+  o.ragged = 1;
+  /* As Python's csv: x\ry,z is two records, "x" and "y","z". */
+  csvj_expect(&o, "a,b\nx\ry,z\r\n", "{\"a\":\"x\"}\n{\"a\":\"y\",\"b\":\"z\"}\n");
+  csvj_expect(&o, "a,b\nx\r,z\n", "{\"a\":\"x\"}\n{\"a\":\"\",\"b\":\"z\"}\n");
+}
+
+Test(csv2json, cr_lf_and_crlf_mixed_in_one_file) {
+  pipe_csvj_opts_t o = O();
+  csvj_expect(&o, "a,b\r1,2\n3,4\r\n5,\"6\"\r7,8",
+              "{\"a\":\"1\",\"b\":\"2\"}\n{\"a\":\"3\",\"b\":\"4\"}\n"
+              "{\"a\":\"5\",\"b\":\"6\"}\n{\"a\":\"7\",\"b\":\"8\"}\n");
+}
+
+Test(csv2json, cr_only_blank_lines_are_skipped) {
+  pipe_csvj_opts_t o = O();
+  csvj_expect(&o, "\r\ra\r\r1\r\r\r\n\n2\r\r", "{\"a\":\"1\"}\n{\"a\":\"2\"}\n");
+}
+
+Test(csv2json, cr_only_lines_count_for_error_lines) {
+  pipe_csvj_opts_t o = O();
+  pipe_error_t e;
+  /* Line 3 holds a quoted CR (a line break inside the field); line 5 is short. */
+  const char* in = "a,b\r1,2\r\"x\ry\",3\r\r4\r";
+  csvj_expect_error(&o, in, strlen(in), PIPE_EFIELDS, &e);
+  cr_assert_eq(e.line, 6);
+  cr_assert_str_eq(e.msg, "line 6: expected 2 fields, found 1");
+}
+
+Test(csv2json, crlf_inside_quotes_counts_as_one_line) {
+  pipe_csvj_opts_t o = O();
+  pipe_error_t e;
+  const char* in = "a,b\r\n\"x\r\ny\",3\r\n4\r\n";
+  csvj_expect_error(&o, in, strlen(in), PIPE_EFIELDS, &e);
+  cr_assert_eq(e.line, 4);
+}
+
+/* Every line ending at every position of a 64-byte block: a CR in bit 63
+ * with its LF in the next block, a lone CR there, and the same at the end
+ * of a 16 KiB fast-path batch. The expected output is built alongside. */
+Test(csv2json, cr_and_crlf_at_every_block_offset) {
+  pipe_csvj_opts_t o = O();
+  size_t cap = 1 << 20, n = 0, m = 0, w, k;
+  char* in = malloc(cap);
+  char* exp = malloc(cap);
+  n += (size_t)snprintf(in, cap, "a,b\r\n");
+  for (w = 0; n < 40000; w++) {
+    const char* eol = (w % 3 == 0) ? "\r" : (w % 3 == 1) ? "\r\n" : "\n";
+    int quoted = (w / 3) % 2;
+    size_t len = w % 131;
+    m += (size_t)snprintf(exp + m, cap - m, "{\"a\":\"%zu\",\"b\":\"", w);
+    n += (size_t)snprintf(in + n, cap - n, "%zu,%s", w, quoted ? "\"" : "");
+    for (k = 0; k < len; k++) {
+      if (quoted && k % 17 == 16) { /* a CR inside quotes is data */
+        in[n++] = '\r';
+        exp[m++] = '\\';
+        exp[m++] = 'r';
+      } else {
+        in[n++] = exp[m++] = (char)('a' + k % 26);
+      }
+    }
+    n += (size_t)snprintf(in + n, cap - n, "%s%s", quoted ? "\"" : "", eol);
+    m += (size_t)snprintf(exp + m, cap - m, "\"}\n");
+  }
+  csvj_expect_n(&o, in, n, exp);
+  free(in);
+  free(exp);
 }
 
 Test(csv2json, cr_at_end_of_input_ends_the_line) {

@@ -105,6 +105,7 @@ static void gen_content(uint64_t* st, dbuf_t* f, char delim, int quoted) {
     else if (quoted && r == 1) db_addc(f, delim);
     else if (quoted && r == 2) db_addc(f, '\n');
     else if (quoted && r == 3) db_add(f, "\r\n", 2);
+    else if (quoted && r == 4) db_addc(f, '\r'); /* data inside quotes */
     else db_add(f, pieces[r % 18], strlen(pieces[r % 18]));
   }
 }
@@ -112,6 +113,7 @@ static void gen_content(uint64_t* st, dbuf_t* f, char delim, int quoted) {
 static void gen_csv(uint64_t* st, dbuf_t* csv, char delim) {
   size_t nrec = 1 + csvj_rand(st) % 25, r, k;
   int crlf = csvj_rand(st) % 3 == 0;
+  int cr_only = !crlf && csvj_rand(st) % 3 == 0;
   size_t nf_fixed = 1 + csvj_rand(st) % 8;
   for (r = 0; r < nrec; r++) {
     size_t nf = csvj_rand(st) % 4 == 0 ? 1 + csvj_rand(st) % 10 : nf_fixed;
@@ -137,7 +139,9 @@ static void gen_csv(uint64_t* st, dbuf_t* csv, char delim) {
       free(f.p);
     }
     if (r + 1 < nrec || csvj_rand(st) % 2) {
-      if (crlf || csvj_rand(st) % 5 == 0) db_add(csv, "\r\n", 2);
+      uint64_t e = csvj_rand(st) % 5;
+      if (cr_only || e == 4) db_addc(csv, '\r'); /* classic Mac */
+      else if (crlf || e == 3) db_add(csv, "\r\n", 2);
       else db_addc(csv, '\n');
     }
     if (csvj_rand(st) % 10 == 0) db_addc(csv, '\n'); /* blank line */
