@@ -71,6 +71,11 @@ struct pipe_csvj_s {
   size_t* klen;
   size_t nkeys, keycap;
   uint64_t nexp;     /* expected fields per record; 0 = not known yet */
+  /* With a header: the set of key names (raw, unescaped), see kset_*. */
+  struct hslot_s* kset;
+  size_t kset_mask, kset_count;
+  uint8_t* kset_names;
+  size_t kset_used, kset_cap;
   int header_done;   /* keys from the header are in place (or no header) */
 
   /* The header row while it is read: raw field bytes and field starts. */
@@ -93,6 +98,7 @@ struct pipe_csvj_s {
   int u8need;             /* UTF-8 continuation bytes still expected */
   uint8_t u8lo, u8hi;     /* allowed range of the next continuation byte */
   uint64_t u8off;         /* offset of the current sequence's lead byte */
+  int u8seen;             /* bytes of the current sequence seen so far */
   uint8_t fbuf[INFER_MAX];
   size_t flen;            /* SINK_INFER: raw bytes buffered in fbuf */
 
@@ -154,8 +160,7 @@ static int fail(pipe_csvj_t* cj, int code, uint64_t line, uint64_t col,
 
 static int too_many_fields(pipe_csvj_t* cj) {
   return fail(cj, PIPE_ELIMIT, cj->line, cj->col + 1, cj->off,
-              "line %llu: more than %d fields in a record",
-              (unsigned long long)cj->line, CSVJ_MAX_FIELDS);
+              "more than %d fields in a record", CSVJ_MAX_FIELDS);
 }
 
 static int oom(pipe_csvj_t* cj) {
@@ -353,23 +358,15 @@ static int key_add(pipe_csvj_t* cj, const uint8_t* name, size_t n) {
   return 0;
 }
 
-/* Makes sure column col has a key: "_N" past the header, "N" without one. */
-static int key_ensure(pipe_csvj_t* cj, uint64_t col) {
-  if (col >= CSVJ_MAX_FIELDS) return too_many_fields(cj);
-  while (cj->nkeys <= col) {
-    char name[32];
-    int n = snprintf(name, sizeof(name), "%s%llu", cj->o.header ? "_" : "",
-                     (unsigned long long)cj->nkeys + 1);
-    if (key_add(cj, (const uint8_t*)name, (size_t)n) < 0) return oom(cj);
-  }
-  return 0;
-}
-
-/* Open-addressing set of the final header names, for Miller-style dedupe:
- * a, a, a -> a, a_2, a_3; the next suffix to try is kept per base name so
- * a header of N copies of one name costs O(N), not O(N^2). */
-typedef struct {
-  size_t off, len; /* in names buffer; len == SIZE_MAX: empty slot */
+/* The set of final key names, for Miller-style dedupe: a, a, a -> a, a_2,
+ * a_3. It lives as long as the converter because --ragged adds keys "_N"
+ * for extra columns after the header, and those must not collide with a
+ * header name either (header a,_3 and a row of 3 fields: the third key is
+ * "_3_2"). Open addressing over offsets into one names buffer (so both can
+ * grow by realloc); the next suffix to try is kept per base name, so N
+ * copies of one name cost O(N), not O(N^2). */
+typedef struct hslot_s {
+  size_t off, len; /* in kset_names; len == SIZE_MAX: empty slot */
   unsigned long next;
 } hslot_t;
 
@@ -389,53 +386,100 @@ static hslot_t* hset_find(hslot_t* t, size_t mask, const uint8_t* names,
   }
 }
 
+/* Keeps the table at most half full. Returns 0 or PIPE_ENOMEM. */
+static int kset_reserve(pipe_csvj_t* cj) {
+  size_t nsize = cj->kset_mask ? cj->kset_mask + 1 : 0, i;
+  hslot_t* t;
+  if (nsize && 2 * (cj->kset_count + 1) <= nsize) return 0;
+  nsize = nsize ? 2 * nsize : 64;
+  t = malloc(nsize * sizeof(*t));
+  if (t == NULL) return PIPE_ENOMEM;
+  for (i = 0; i < nsize; i++) t[i].len = SIZE_MAX;
+  for (i = 0; cj->kset && i <= cj->kset_mask; i++) {
+    hslot_t* o = &cj->kset[i];
+    if (o->len == SIZE_MAX) continue;
+    *hset_find(t, nsize - 1, cj->kset_names, cj->kset_names + o->off,
+               o->len) = *o;
+  }
+  free(cj->kset);
+  cj->kset = t;
+  cj->kset_mask = nsize - 1;
+  return 0;
+}
+
+/* Adds the key for the next column: name[0,n) made unique with _2, _3...
+ * Returns 0 or PIPE_ENOMEM. */
+static int key_add_unique(pipe_csvj_t* cj, const uint8_t* name, size_t n) {
+  size_t base = cj->kset_used, rn = n;
+  uint8_t* names;
+  hslot_t* slot;
+  if (kset_reserve(cj) < 0) return PIPE_ENOMEM;
+  if (cj->kset_used + n + 24 > cj->kset_cap) { /* "_" + 20 digits + slack */
+    size_t nc = cj->kset_cap ? 2 * cj->kset_cap : 1024;
+    uint8_t* b;
+    while (nc < cj->kset_used + n + 24) nc *= 2;
+    b = realloc(cj->kset_names, nc);
+    if (b == NULL) return PIPE_ENOMEM;
+    cj->kset_names = b;
+    cj->kset_cap = nc;
+  }
+  names = cj->kset_names;
+  memcpy(names + base, name, n);
+  slot = hset_find(cj->kset, cj->kset_mask, names, names + base, n);
+  if (slot->len != SIZE_MAX) { /* taken: try base_2, base_3, ... */
+    hslot_t* bslot = slot;
+    unsigned long k = bslot->next ? bslot->next : 2;
+    for (;; k++) {
+      rn = n + (size_t)snprintf((char*)names + base + n, 24, "_%lu", k);
+      slot = hset_find(cj->kset, cj->kset_mask, names, names + base, rn);
+      if (slot->len == SIZE_MAX) break;
+    }
+    bslot->next = k + 1;
+  }
+  slot->off = base;
+  slot->len = rn;
+  slot->next = 0;
+  cj->kset_used += rn;
+  cj->kset_count++;
+  return key_add(cj, names + base, rn);
+}
+
+/* Makes sure column col has a key: "_N" past the header (unique among the
+ * header's names), "N" without one. */
+static int key_ensure(pipe_csvj_t* cj, uint64_t col) {
+  if (col >= CSVJ_MAX_FIELDS) return too_many_fields(cj);
+  while (cj->nkeys <= col) {
+    char name[32];
+    int n = snprintf(name, sizeof(name), "%s%llu", cj->o.header ? "_" : "",
+                     (unsigned long long)cj->nkeys + 1);
+    int r = cj->o.header ? key_add_unique(cj, (const uint8_t*)name, (size_t)n)
+                         : key_add(cj, (const uint8_t*)name, (size_t)n);
+    if (r < 0) return oom(cj);
+  }
+  return 0;
+}
+
 /* Turns the collected header row into keys. */
 static int header_build(pipe_csvj_t* cj) {
-  size_t i, tsize = 16, mask, nused = 0, ncap;
-  hslot_t* t = NULL;
-  uint8_t* names = NULL;
-  int r = PIPE_ENOMEM;
-  /* A final name is the raw name (or up to 20 digits for an empty one)
-   * plus at most "_" and 20 digits. */
-  ncap = cj->hlen + cj->hn * 48 + 64;
-  while (tsize < 2 * cj->hn + 2) tsize *= 2;
-  mask = tsize - 1;
-  t = malloc(tsize * sizeof(*t));
-  names = malloc(ncap);
-  if (t == NULL || names == NULL) goto fail;
-  for (i = 0; i < tsize; i++) t[i].len = SIZE_MAX;
+  size_t i;
   if (cj->hn == cj->hoffcap) { /* room for the end sentinel */
     size_t* a = realloc(cj->hoff, (cj->hoffcap + 1) * sizeof(*a));
-    if (a == NULL) goto fail;
+    if (a == NULL) return oom(cj);
     cj->hoff = a;
     cj->hoffcap++;
   }
   cj->hoff[cj->hn] = cj->hlen;
   for (i = 0; i < cj->hn; i++) {
-    size_t rn = cj->hoff[i + 1] - cj->hoff[i], base = nused, bn;
-    hslot_t* slot;
+    size_t rn = cj->hoff[i + 1] - cj->hoff[i];
+    char num[24];
+    int r;
     if (rn == 0) { /* empty name: its 1-based column number */
-      rn = (size_t)snprintf((char*)names + nused, 24, "%zu", i + 1);
+      int k = snprintf(num, sizeof(num), "%zu", i + 1);
+      r = key_add_unique(cj, (const uint8_t*)num, (size_t)k);
     } else {
-      memcpy(names + nused, cj->hbuf + cj->hoff[i], rn);
+      r = key_add_unique(cj, cj->hbuf + cj->hoff[i], rn);
     }
-    bn = rn;
-    slot = hset_find(t, mask, names, names + base, bn);
-    if (slot->len != SIZE_MAX) { /* taken: try base_2, base_3, ... */
-      hslot_t* bslot = slot;
-      unsigned long k = bslot->next ? bslot->next : 2;
-      for (;; k++) {
-        rn = bn + (size_t)snprintf((char*)names + base + bn, 24, "_%lu", k);
-        slot = hset_find(t, mask, names, names + base, rn);
-        if (slot->len == SIZE_MAX) break;
-      }
-      bslot->next = k + 1;
-    }
-    slot->off = base;
-    slot->len = rn;
-    slot->next = 0;
-    nused += rn;
-    if (key_add(cj, names + base, rn) < 0) goto fail;
+    if (r < 0) return oom(cj);
   }
   cj->nexp = cj->hn;
   cj->header_done = 1;
@@ -444,11 +488,7 @@ static int header_build(pipe_csvj_t* cj) {
   cj->hbuf = NULL;
   cj->hoff = NULL;
   cj->hlen = cj->hcap = cj->hn = cj->hoffcap = 0;
-  r = 0;
-fail:
-  free(t);
-  free(names);
-  return r < 0 ? oom(cj) : 0;
+  return 0;
 }
 
 static int hdr_field_start(pipe_csvj_t* cj) {
@@ -467,8 +507,8 @@ static int hdr_field_start(pipe_csvj_t* cj) {
 static int hdr_put(pipe_csvj_t* cj, uint8_t c) {
   if (cj->hlen >= CSVJ_MAX_HEADER_BYTES)
     return fail(cj, PIPE_ELIMIT, cj->line, cj->col + 1, cj->off,
-                "line %llu: the header row is longer than %u bytes",
-                (unsigned long long)cj->line, CSVJ_MAX_HEADER_BYTES);
+                "the header row is longer than %u bytes",
+                CSVJ_MAX_HEADER_BYTES);
   if (cj->hlen == cj->hcap) {
     size_t nc = cj->hcap ? 2 * cj->hcap : 256;
     uint8_t* b = realloc(cj->hbuf, nc);
@@ -523,18 +563,23 @@ static void push_begin(pipe_csvj_t* cj, int quote) {
 
 /* ---- slow path: field and record events -------------------------------- */
 
-static int utf8_fail(pipe_csvj_t* cj, uint64_t off) {
+/* The message carries no line or column: those are in the error's fields
+ * and every caller prints them first (FILE:LINE:COL:). latin1: the bad
+ * sequence looks like a Latin-1 / Windows-1252 byte (a byte >= 0x80 that is
+ * no valid lead, or a lead not followed by a continuation byte) rather than
+ * damaged UTF-8 (an overlong form, a surrogate, a cut sequence). */
+static int utf8_fail(pipe_csvj_t* cj, uint64_t off, int latin1) {
   return fail(cj, PIPE_EUTF8, cj->line, cj->col + 1, off,
-              "invalid UTF-8 at line %llu, column %llu (byte offset %llu)",
-              (unsigned long long)cj->line, (unsigned long long)cj->col + 1,
-              (unsigned long long)off);
+              "invalid UTF-8 (byte offset %llu)%s", (unsigned long long)off,
+              latin1 ? "; the input looks like Latin-1: convert it with "
+                       "iconv -f latin1 -t utf-8"
+                     : "");
 }
 
 static int fields_fail(pipe_csvj_t* cj, uint64_t found, uint64_t off) {
   uint64_t bad = found > cj->nexp ? cj->nexp + 1 : found + 1;
   return fail(cj, PIPE_EFIELDS, cj->rec_line, bad, off,
-              "line %llu: expected %llu fields, found %llu",
-              (unsigned long long)cj->rec_line, (unsigned long long)cj->nexp,
+              "expected %llu fields, found %llu", (unsigned long long)cj->nexp,
               (unsigned long long)found);
 }
 
@@ -548,6 +593,15 @@ static int after_quote_fail(pipe_csvj_t* cj, uint8_t c, uint64_t off) {
     snprintf(shown, sizeof(shown), "\\t");
   else
     snprintf(shown, sizeof(shown), "\\x%02x", c);
+  /* A quoted field that spans lines was most likely opened by mistake (a
+   * stray quote); the error is where it happened to close, so also name
+   * where it opened: that is where the fix goes. */
+  if (cj->q_line != cj->line)
+    return fail(cj, PIPE_ECSV, cj->line, cj->col + 1, off,
+                "unexpected character '%s' after closing quote; that quoted "
+                "field opened at line %llu, column %llu",
+                shown, (unsigned long long)cj->q_line,
+                (unsigned long long)cj->q_col);
   return fail(cj, PIPE_ECSV, cj->line, cj->col + 1, off,
               "unexpected character '%s' after closing quote", shown);
 }
@@ -578,9 +632,14 @@ static int field_start(pipe_csvj_t* cj, int quoted) {
 static int put_byte(pipe_csvj_t* cj, uint8_t c, uint64_t off) {
   if (c >= 0x80 || cj->u8need) {
     int was = cj->u8need;
-    if (!was) cj->u8off = off;
+    if (!was) {
+      cj->u8off = off;
+      cj->u8seen = 0;
+    }
     if (u8_step(&cj->u8need, &cj->u8lo, &cj->u8hi, c))
-      return utf8_fail(cj, was ? cj->u8off : off);
+      return utf8_fail(cj, was ? cj->u8off : off,
+                       !was || (cj->u8seen == 1 && (c < 0x80 || c > 0xBF)));
+    cj->u8seen++;
   }
   switch (cj->sink) {
     case SINK_OUT:
@@ -605,7 +664,7 @@ static int put_byte(pipe_csvj_t* cj, uint8_t c, uint64_t off) {
 }
 
 static int field_end(pipe_csvj_t* cj) {
-  if (cj->u8need) return utf8_fail(cj, cj->u8off);
+  if (cj->u8need) return utf8_fail(cj, cj->u8off, cj->u8seen == 1);
   switch (cj->sink) {
     case SINK_OUT:
       seg_push(cj, "\"", 1);
@@ -1121,6 +1180,8 @@ void pipe__csvj_free(pipe_csvj_t* cj) {
   free(cj->klen);
   free(cj->hbuf);
   free(cj->hoff);
+  free(cj->kset);
+  free(cj->kset_names);
   free(cj);
 }
 
@@ -1236,11 +1297,10 @@ int pipe__csvj_finish(pipe_csvj_t* cj, uint8_t* out, size_t cap,
           cj->line++;
           break;
         case ST_QUO:
+          /* The position is where the field opened. */
           r = fail(cj, PIPE_ECSV, cj->q_line, cj->q_col, eof,
-                   "unterminated quoted field starting at line %llu, "
-                   "column %llu",
-                   (unsigned long long)cj->q_line,
-                   (unsigned long long)cj->q_col);
+                   "unterminated quoted field: no closing quote from here "
+                   "to the end of input");
           break;
         default: /* UNQ, UNQ_CR (CR dropped), QUO_Q, AFTER_CR */
           if (cj->st == ST_UNQ_CR || cj->st == ST_AFTER_CR) cj->line++;

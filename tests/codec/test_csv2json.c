@@ -136,7 +136,7 @@ Test(csv2json, unterminated_quote_names_where_it_opened) {
   pipe_error_t e;
   const char* in = "a,b\n1,2\n3,\"open\nstill\n";
   csvj_expect_error(&o, in, strlen(in), PIPE_ECSV, &e);
-  cr_assert_str_eq(e.msg, "unterminated quoted field starting at line 3, column 2");
+  cr_assert_str_eq(e.msg, "unterminated quoted field: no closing quote from here to the end of input");
   cr_assert_eq(e.line, 3);
   cr_assert_eq(e.column, 2);
 }
@@ -199,7 +199,7 @@ Test(csv2json, cr_only_lines_count_for_error_lines) {
   const char* in = "a,b\r1,2\r\"x\ry\",3\r\r4\r";
   csvj_expect_error(&o, in, strlen(in), PIPE_EFIELDS, &e);
   cr_assert_eq(e.line, 6);
-  cr_assert_str_eq(e.msg, "line 6: expected 2 fields, found 1");
+  cr_assert_str_eq(e.msg, "expected 2 fields, found 1");
 }
 
 Test(csv2json, crlf_inside_quotes_counts_as_one_line) {
@@ -259,7 +259,7 @@ Test(csv2json, blank_lines_count_for_error_lines) {
   const char* in = "\na,b\n\n1,2\n\n3\n";
   csvj_expect_error(&o, in, strlen(in), PIPE_EFIELDS, &e);
   cr_assert_eq(e.line, 6);
-  cr_assert_str_eq(e.msg, "line 6: expected 2 fields, found 1");
+  cr_assert_str_eq(e.msg, "expected 2 fields, found 1");
 }
 
 /* ---- BOM ---- */
@@ -465,7 +465,7 @@ Test(csv2json, too_many_fields_is_error) {
   pipe_error_t e;
   const char* in = "a,b,c\n1,2,3\n4,5,6\n1,2,3\n1,2,3\n1,2,3\n1,2,3,4,5\n";
   csvj_expect_error(&o, in, strlen(in), PIPE_EFIELDS, &e);
-  cr_assert_str_eq(e.msg, "line 7: expected 3 fields, found 5");
+  cr_assert_str_eq(e.msg, "expected 3 fields, found 5");
   cr_assert_eq(e.line, 7);
   cr_assert_eq(e.record, 6);
   cr_assert_eq(e.column, 4);
@@ -476,7 +476,7 @@ Test(csv2json, too_few_fields_is_error) {
   pipe_error_t e;
   const char* in = "a,b,c\n1,2,3\n1,2\n";
   csvj_expect_error(&o, in, strlen(in), PIPE_EFIELDS, &e);
-  cr_assert_str_eq(e.msg, "line 3: expected 3 fields, found 2");
+  cr_assert_str_eq(e.msg, "expected 3 fields, found 2");
   cr_assert_eq(e.column, 3);
 }
 
@@ -485,7 +485,7 @@ Test(csv2json, no_header_first_record_fixes_count) {
   pipe_error_t e;
   o.header = 0;
   csvj_expect_error(&o, "1,2\n3\n", 6, PIPE_EFIELDS, &e);
-  cr_assert_str_eq(e.msg, "line 2: expected 2 fields, found 1");
+  cr_assert_str_eq(e.msg, "expected 2 fields, found 1");
 }
 
 Test(csv2json, ragged_omits_missing_keys) {
@@ -500,11 +500,92 @@ Test(csv2json, ragged_extra_fields_get_underscore_keys) {
   csvj_expect(&o, "a,b,c\n1,2,3,4,5\n", "{\"a\":\"1\",\"b\":\"2\",\"c\":\"3\",\"_4\":\"4\",\"_5\":\"5\"}\n");
 }
 
+Test(csv2json, ragged_extra_keys_never_repeat_a_header_name) {
+  pipe_csvj_opts_t o = O();
+  o.ragged = 1;
+  /* The issue's case: header a,_3 and a row of 3 fields. */
+  csvj_expect(&o, "a,_3\n1,2,3\n", "{\"a\":\"1\",\"_3\":\"2\",\"_3_2\":\"3\"}\n");
+  /* Against names the header dedupe made too, and later rows. */
+  csvj_expect(&o, "_3,_3,_4_2\n1,2,3,4,5\n6,7,8,9\n",
+              "{\"_3\":\"1\",\"_3_2\":\"2\",\"_4_2\":\"3\",\"_4\":\"4\",\"_5\":\"5\"}\n"
+              "{\"_3\":\"6\",\"_3_2\":\"7\",\"_4_2\":\"8\",\"_4\":\"9\"}\n");
+  csvj_expect(&o, "a,_4,_4_2\n1,2,3,4\n",
+              "{\"a\":\"1\",\"_4\":\"2\",\"_4_2\":\"3\",\"_4_3\":\"4\"}\n");
+}
+
 Test(csv2json, ragged_without_header_uses_numbers) {
   pipe_csvj_opts_t o = O();
   o.ragged = 1;
   o.header = 0;
   csvj_expect(&o, "1\n1,2,3\n", "{\"1\":\"1\"}\n{\"1\":\"1\",\"2\":\"2\",\"3\":\"3\"}\n");
+}
+
+/* ---- error messages ---- */
+
+Test(csv2json, quote_closing_lines_later_names_where_it_opened) {
+  pipe_csvj_opts_t o = O();
+  pipe_error_t e;
+  /* The issue's case: the quote opened on line 2 closes on line 4. */
+  const char* in = "a,b\n1,\"x\n2,3\n4,\"y\"z\n";
+  csvj_expect_error(&o, in, strlen(in), PIPE_ECSV, &e);
+  cr_assert_eq(e.line, 4);
+  cr_assert_eq(e.column, 2);
+  cr_assert_str_eq(e.msg, "unexpected character 'y' after closing quote; that "
+                          "quoted field opened at line 2, column 2");
+}
+
+/* The position is in the error's fields and printed once before the
+ * message (FILE:LINE:COL: ...); the message must not say it again. */
+Test(csv2json, error_messages_do_not_repeat_the_position) {
+  static const struct {
+    const char* in;
+    int code;
+  } cases[] = {
+      {"a,b\n1,\xE9t\xE9\n", PIPE_EUTF8},
+      {"a,b\n1,x\xED\xA0\x80\n", PIPE_EUTF8},
+      {"a,b\n1\n", PIPE_EFIELDS},
+      {"a,b\n1,2,3\n", PIPE_EFIELDS},
+      {"a,b\n1,\"x\n", PIPE_ECSV},
+      {"a,b\n1,\"x\"y\n", PIPE_ECSV},
+  };
+  size_t i;
+  for (i = 0; i < sizeof(cases) / sizeof(cases[0]); i++) {
+    pipe_csvj_opts_t o = O();
+    pipe_error_t e;
+    csvj_expect_error(&o, cases[i].in, strlen(cases[i].in), cases[i].code, &e);
+    cr_assert_eq(e.line, 2);
+    cr_assert(strstr(e.msg, "line") == NULL && strstr(e.msg, "column") == NULL,
+              "case %zu repeats the position: %s", i, e.msg);
+  }
+}
+
+Test(csv2json, latin1_looking_input_gets_an_iconv_hint) {
+  static const char* const latin1[] = {
+      "a,b\n1,caf\xE9\n",       /* lead byte at the end of a field */
+      "a,b\n1,\xE9t\xE9\n",     /* lead byte before ASCII */
+      "a,b\n1,\xA9 2024\n",     /* a byte that is no lead at all */
+      "a\n\"na\xEF\xEF\"\n",    /* two Latin-1 letters in a row */
+  };
+  static const char* const broken[] = {
+      "a,b\n1,x\xED\xA0\x80\n", /* surrogate: damaged UTF-8, not Latin-1 */
+      "a,b\n1,x\xE0\x80\xAF\n", /* overlong */
+      "a,b\n\xE2\x82,2\n",      /* a cut 3-byte sequence */
+  };
+  size_t i;
+  for (i = 0; i < sizeof(latin1) / sizeof(latin1[0]); i++) {
+    pipe_csvj_opts_t o = O();
+    pipe_error_t e;
+    csvj_expect_error(&o, latin1[i], strlen(latin1[i]), PIPE_EUTF8, &e);
+    cr_assert(strstr(e.msg, "looks like Latin-1: convert it with iconv -f "
+                            "latin1 -t utf-8") != NULL,
+              "case %zu: %s", i, e.msg);
+  }
+  for (i = 0; i < sizeof(broken) / sizeof(broken[0]); i++) {
+    pipe_csvj_opts_t o = O();
+    pipe_error_t e;
+    csvj_expect_error(&o, broken[i], strlen(broken[i]), PIPE_EUTF8, &e);
+    cr_assert(strstr(e.msg, "Latin-1") == NULL, "case %zu: %s", i, e.msg);
+  }
 }
 
 /* ---- UTF-8 validation ---- */
