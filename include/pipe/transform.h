@@ -56,6 +56,10 @@ int pipe_xform_write(pipe_stage_t* s, pipe_buf_t* buf);
 int pipe_xform_end(pipe_stage_t* s);
 void pipe_xform_resume(pipe_stage_t* s);
 void pipe_xform_destroy(pipe_stage_t* s, int status);
+/** The flush handler pipe_xform_new installs (stage.h): on a flush signal a
+ *  transform pushes its partly filled output buffer as soon as its input is
+ *  used up and downstream has room, instead of waiting for it to fill. */
+void pipe_xform_flush(pipe_stage_t* s);
 
 #define PIPE_XFORM_STAGE_OPS(name_, size_)                                   \
   { (name_), (size_), NULL, pipe_xform_write, pipe_xform_end,                \
@@ -69,6 +73,7 @@ struct pipe_xform_s {
   unsigned ending : 1;           /* end() received */
   unsigned finished : 1;         /* finish() returned 0 */
   unsigned upstream_full : 1;    /* we answered PIPE_FULL to upstream */
+  unsigned flush_pending : 1;    /* flush signal not yet passed on */
 };
 
 /** Creates a transform stage at the end of pl. ops->stage.size must be at

@@ -1,0 +1,81 @@
+/* The real binary on CSV input that is not a plain file: gzip'd files and
+ * streams, and a live pipe whose writer stays open (tail -f). */
+#include <criterion/criterion.h>
+#include <errno.h>
+#include <fcntl.h>
+#include <poll.h>
+#include <signal.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+#include <sys/wait.h>
+#include <unistd.h>
+
+#include "support/cli_exec.h"
+
+/* Reads from fd until `want` bytes have come or 10 s passed; returns the
+ * count read (into buf, NUL-terminated). */
+static size_t read_upto(int fd, char* buf, size_t want) {
+  size_t got = 0;
+  while (got < want) {
+    struct pollfd p = {fd, POLLIN, 0};
+    ssize_t n;
+    if (poll(&p, 1, 10000) <= 0) break;
+    n = read(fd, buf + got, want - got);
+    if (n <= 0) break;
+    got += (size_t)n;
+  }
+  buf[got] = '\0';
+  return got;
+}
+
+Test(cli_csv, a_live_pipe_gets_each_record_while_the_writer_keeps_it_open) {
+  int in[2], out[2], status;
+  char buf[256];
+  pid_t pid;
+  const char* rec1 = "{\"a\":\"1\",\"b\":\"2\"}\n";
+  const char* rec2 = "{\"a\":\"3\",\"b\":\"4\"}\n";
+  signal(SIGPIPE, SIG_IGN);
+  cr_assert_eq(pipe(in), 0);
+  cr_assert_eq(pipe(out), 0);
+  pid = fork();
+  cr_assert_geq(pid, 0);
+  if (pid == 0) {
+    dup2(in[0], 0);
+    dup2(out[1], 1);
+    close(in[0]);
+    close(in[1]);
+    close(out[0]);
+    close(out[1]);
+    execl(PIPE_BIN, "pipe", "csv2json", (char*)NULL);
+    _exit(127);
+  }
+  close(in[0]);
+  close(out[1]);
+  /* Header and one record, and the pipe stays open: the record's JSON must
+   * come now, not at 128 KiB or EOF. */
+  cr_assert_eq(write(in[1], "a,b\n1,2\n", 8), 8);
+  cr_assert_eq(read_upto(out[0], buf, strlen(rec1)), strlen(rec1),
+               "got only '%s' while the writer kept the pipe open", buf);
+  cr_assert_str_eq(buf, rec1);
+  cr_assert_eq(write(in[1], "3,4\n", 4), 4);
+  cr_assert_eq(read_upto(out[0], buf, strlen(rec2)), strlen(rec2), "got '%s'", buf);
+  cr_assert_str_eq(buf, rec2);
+  close(in[1]);
+  cr_assert_eq(read_upto(out[0], buf, 1), 0, "more output after EOF: %s", buf);
+  close(out[0]);
+  cr_assert_eq(waitpid(pid, &status, 0), pid);
+  cr_assert(WIFEXITED(status) && WEXITSTATUS(status) == 0, "status %d", status);
+}
+
+Test(cli_csv, bulk_input_through_a_pipe_gives_the_same_output_as_from_a_file) {
+  cli_result_t r = cli_exec(
+      "d=$(mktemp -d); awk 'BEGIN{print \"id,name,note\"; for(i=0;i<50000;i++) "
+      "printf \"%d,n%d,\\\"x, \\\"\\\"q\\\"\\\"\\ny\\\"\\r\", i, i*7}' > $d/in.csv; "
+      "\"$PIPE\" csv2json $d/in.csv > $d/a.json && cat $d/in.csv | \"$PIPE\" csv2json > $d/b.json && "
+      "cmp $d/a.json $d/b.json && wc -l < $d/a.json; rm -rf $d",
+      NULL);
+  cr_assert_eq(r.status, 0, "%s", r.err);
+  cr_assert_str_eq(r.out, "50000\n", "%s", r.err);
+  cli_result_free(&r);
+}
