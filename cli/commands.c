@@ -182,6 +182,15 @@ int cli_stage_command(const cli_command_t* cmd, int argc, char** argv) {
     pipe_file_source_config_t fc = {c.input};
     r = pipe_file_source_new(pl, &fc, NULL);
   }
+  /* gzip'd CSV is decompressed first: a .gz name always, other input when
+   * it starts with the gzip magic (on stdin too). */
+  if (r >= 0 && strcmp(cmd->name, "csv2json") == 0) {
+    size_t len = c.input ? strlen(c.input) : 0;
+    if (len > 3 && strcmp(c.input + len - 3, ".gz") == 0)
+      r = pipe_gunzip_new(pl, NULL);
+    else
+      r = pipe_gunzip_auto_new(pl, NULL);
+  }
   if (r >= 0) r = pipe_spec_add_stage(pl, w.n, w.v, NULL, &err);
   if (r == PIPE_EUSAGE) {
     pipe_pipeline_free(pl);

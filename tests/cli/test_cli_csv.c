@@ -79,3 +79,50 @@ Test(cli_csv, bulk_input_through_a_pipe_gives_the_same_output_as_from_a_file) {
   cr_assert_str_eq(r.out, "50000\n", "%s", r.err);
   cli_result_free(&r);
 }
+
+/* 3 MB of CSV with quotes, newlines in fields and CR line ends, in $d/in.csv,
+ * and its JSON from the plain file in $d/want.json. */
+#define MKCSV                                                                 \
+  "d=$(mktemp -d); awk 'BEGIN{print \"id,name,note\"; for(i=0;i<60000;i++) " \
+  "printf \"%d,n%d,\\\"x, \\\"\\\"q\\\"\\\"\\ny\\\"\\n\", i, i*7}' > $d/in.csv; " \
+  "\"$PIPE\" csv2json $d/in.csv > $d/want.json || echo plain-failed; "
+
+Test(cli_csv, a_gz_file_is_decompressed_first) {
+  cli_result_t r = cli_exec(MKCSV "gzip -c $d/in.csv > $d/in.csv.gz && "
+                            "\"$PIPE\" csv2json $d/in.csv.gz | cmp - $d/want.json && echo same; rm -rf $d",
+                            NULL);
+  cr_assert_eq(r.status, 0, "%s", r.err);
+  cr_assert_str_eq(r.out, "same\n", "%s", r.err);
+  cli_result_free(&r);
+}
+
+Test(cli_csv, gzip_data_is_recognised_by_its_magic_on_stdin_and_in_any_file) {
+  cli_result_t r = cli_exec(MKCSV "gzip -c $d/in.csv > $d/data && "
+                            "\"$PIPE\" csv2json $d/data | cmp - $d/want.json && "
+                            "\"$PIPE\" csv2json < $d/data | cmp - $d/want.json && "
+                            "cat $d/data | \"$PIPE\" csv2json | cmp - $d/want.json && "
+                            "cat $d/data | \"$PIPE\" csv2json - | cmp - $d/want.json && "
+                            "echo same; rm -rf $d",
+                            NULL);
+  cr_assert_eq(r.status, 0, "%s", r.err);
+  cr_assert_str_eq(r.out, "same\n", "%s", r.err);
+  cli_result_free(&r);
+}
+
+Test(cli_csv, a_gz_name_holding_plain_csv_is_a_gzip_error) {
+  cli_result_t r = cli_exec("d=$(mktemp -d); printf 'a,b\\n1,2\\n' > $d/x.csv.gz; "
+                            "\"$PIPE\" csv2json $d/x.csv.gz; echo \"rc=$?\"; rm -rf $d",
+                            NULL);
+  cr_assert(strstr(r.out, "rc=1") != NULL, "%s %s", r.out, r.err);
+  cr_assert(strstr(r.err, "not gzip data") != NULL, "%s", r.err);
+  cli_result_free(&r);
+}
+
+Test(cli_csv, gzip_output_of_gzip_input_round_trips) {
+  cli_result_t r = cli_exec(MKCSV "gzip -c $d/in.csv | \"$PIPE\" csv2json -o $d/out.json.gz && "
+                            "gzip -dc $d/out.json.gz | cmp - $d/want.json && echo same; rm -rf $d",
+                            NULL);
+  cr_assert_eq(r.status, 0, "%s", r.err);
+  cr_assert_str_eq(r.out, "same\n", "%s", r.err);
+  cli_result_free(&r);
+}
