@@ -41,8 +41,9 @@ static const struct option no_opts[] = {{NULL, 0, NULL, 0}};
 const cli_command_t cli_commands[] = {
     {"csv2json", "convert CSV to NDJSON or a JSON array",
      "Converts CSV (RFC 4180 and real-world: quotes, \"\" escapes, newlines in\n"
-     "quotes, LF or CRLF, BOM, blank lines) to JSON, streaming, in bounded\n"
-     "memory. An OUT ending in .gz is gzip-compressed.\n\n"
+     "quotes, LF, CRLF or CR, BOM, blank lines) to JSON, streaming, in bounded\n"
+     "memory. Gzip'd input (a .gz name or the gzip magic) is decompressed;\n"
+     "an OUT ending in .gz is gzip-compressed.\n\n"
      "options:\n" COMMON_HELP
      "  -d, --delimiter C    field delimiter: one byte, or '\\t' / 'tab' "
      "(default ',')\n"
@@ -56,8 +57,8 @@ const cli_command_t cli_commands[] = {
      "      --ragged         accept rows with fewer fields (keys omitted) or "
      "more\n"
      "                       (extra fields under keys _N, N = column number)\n\n"
-     "Errors name the line and column (pipe: FILE:LINE:COL: message) and exit "
-     "1.\n",
+     "Errors name the line and column (pipe: FILE:LINE:COL: message; COL is\n"
+     "the field number) and exit 1.\n",
      csv2json_opts, "d:", cli_stage_command},
     {"gzip", "compress to gzip, in parallel",
      "Compresses to standard gzip (RFC 1952) on all cores: blocks are\n"

@@ -126,3 +126,26 @@ Test(cli_csv, gzip_output_of_gzip_input_round_trips) {
   cr_assert_str_eq(r.out, "same\n", "%s", r.err);
   cli_result_free(&r);
 }
+
+/* What a user sees: the position once, then what is wrong and what to do. */
+Test(cli_csv, error_lines_say_the_position_once_with_what_to_do) {
+  cli_result_t r = cli_exec("printf 'a,b\\n1,caf\\351\\n' | \"$PIPE\" csv2json; "
+                            "printf 'a,b\\n1,\"x\\n2,3\\n4,\"y\"z\\n' | \"$PIPE\" csv2json; "
+                            "printf 'a,b\\n1\\n' | \"$PIPE\" csv2json",
+                            NULL);
+  cr_assert_str_eq(r.err,
+                   "pipe: <stdin>:2:2: invalid UTF-8 (byte offset 9); the input looks "
+                   "like Latin-1: convert it with iconv -f latin1 -t utf-8\n"
+                   "pipe: <stdin>:4:2: unexpected character 'y' after closing quote; "
+                   "that quoted field opened at line 2, column 2\n"
+                   "pipe: <stdin>:2:2: expected 2 fields, found 1\n");
+  cli_result_free(&r);
+}
+
+Test(cli_csv, cr_only_file_gives_every_record) {
+  cli_result_t r = cli_exec("printf 'a,b,c\\r1,2,3\\r\"x\\ry\",5,6\\r' | \"$PIPE\" csv2json", NULL);
+  cr_assert_eq(r.status, 0, "%s", r.err);
+  cr_assert_str_eq(r.out, "{\"a\":\"1\",\"b\":\"2\",\"c\":\"3\"}\n"
+                          "{\"a\":\"x\\ry\",\"b\":\"5\",\"c\":\"6\"}\n");
+  cli_result_free(&r);
+}

@@ -1,9 +1,10 @@
 /* Differential test: our converter against libcsv on random RFC 4180 CSV.
  *
  * Each case is a random CSV (seeded, so failures reproduce): random field
- * counts, quoting, "" escapes, embedded delimiters and LF / CRLF newlines,
- * empty fields, control bytes, backslashes and multi-byte UTF-8, random
- * delimiter, LF or CRLF line ends, final newline or not. libcsv parses it
+ * counts, quoting, "" escapes, embedded delimiters and LF / CRLF / CR
+ * newlines, empty fields, control bytes, backslashes and multi-byte UTF-8,
+ * random delimiter, LF, CRLF or lone CR line ends (libcsv ends a record at
+ * each, as Python's csv), final newline or not. libcsv parses it
  * (fed at random cut points, with space trimming off); a small reference
  * encoder turns its fields into the NDJSON we must produce (no header, ragged
  * rows, keys "1","2",...). Our converter runs it at random cut points with
