@@ -26,21 +26,24 @@ static inline uint64_t prefix_xor_scalar(uint64_t x) {
 /* Combines the raw masks of one block into the outputs and advances the quote
  * carry. Shared by every level so they cannot disagree. */
 /* A CR is structural unless an LF follows it in the same block: CRLF then
- * ends the record at its LF, as before, and an LF file costs one compare
- * more. A CR in bit 63 is always marked; the converter looks at the next
- * byte itself (it skips the CR when an LF follows). */
+ * ends the record at its LF, as before. A CR in bit 63 is always marked;
+ * the converter looks at the next byte itself. *crs collects the CR bits
+ * put in S, so that a batch without any (LF and CRLF files) can take a loop
+ * that never tests for CR. */
 #define SCAN_FINISH(pxor, q, d, lf, cr, e, h)           \
   do {                                                  \
     uint64_t inq_ = (pxor) ^ *carry;                    \
+    uint64_t crs_ = (cr) & ~((lf) >> 1) & ~inq_;        \
     *carry = (uint64_t)((int64_t)inq_ >> 63);           \
-    S[i] = ((d) | (lf) | ((cr) & ~((lf) >> 1))) & ~inq_; \
+    *crs |= crs_;                                       \
+    S[i] = (((d) | (lf)) & ~inq_) | crs_;               \
     E[i] = (e);                                         \
     H[i] = (h);                                         \
   } while (0)
 
 static void scan_scalar(const uint8_t* p, size_t nblk, uint8_t delim,
                         uint64_t* carry, uint64_t* S, uint64_t* E,
-                        uint64_t* H) {
+                        uint64_t* H, uint64_t* crs) {
   size_t i;
   int k;
   for (i = 0; i < nblk; i++, p += 64) {
@@ -68,7 +71,8 @@ static inline uint64_t mm_mask(__m128i a, __m128i b, __m128i c, __m128i d) {
 }
 
 static void scan_sse2(const uint8_t* p, size_t nblk, uint8_t delim,
-                      uint64_t* carry, uint64_t* S, uint64_t* E, uint64_t* H) {
+                      uint64_t* carry, uint64_t* S, uint64_t* E, uint64_t* H,
+                      uint64_t* crs) {
   const __m128i vq = _mm_set1_epi8('"'), vd = _mm_set1_epi8((char)delim);
   const __m128i vl = _mm_set1_epi8('\n'), vb = _mm_set1_epi8('\\');
   const __m128i vc = _mm_set1_epi8('\r');
@@ -115,7 +119,7 @@ __attribute__((target("avx2,pclmul"))) static inline uint64_t m256(
 
 __attribute__((target("avx2,pclmul"))) static void scan_avx2(
     const uint8_t* p, size_t nblk, uint8_t delim, uint64_t* carry, uint64_t* S,
-    uint64_t* E, uint64_t* H) {
+    uint64_t* E, uint64_t* H, uint64_t* crs) {
   const __m256i vq = _mm256_set1_epi8('"'), vd = _mm256_set1_epi8((char)delim);
   const __m256i vl = _mm256_set1_epi8('\n'), vb = _mm256_set1_epi8('\\');
   const __m256i vc = _mm256_set1_epi8('\r');
@@ -149,7 +153,7 @@ __attribute__((target("avx512bw,pclmul"))) static inline uint64_t clmul_pxor5(
 
 __attribute__((target("avx512bw,pclmul"))) static void scan_avx512(
     const uint8_t* p, size_t nblk, uint8_t delim, uint64_t* carry, uint64_t* S,
-    uint64_t* E, uint64_t* H) {
+    uint64_t* E, uint64_t* H, uint64_t* crs) {
   const __m512i vq = _mm512_set1_epi8('"'), vd = _mm512_set1_epi8((char)delim);
   const __m512i vl = _mm512_set1_epi8('\n'), vb = _mm512_set1_epi8('\\');
   const __m512i vc = _mm512_set1_epi8('\r');

@@ -31,10 +31,12 @@ enum {
   PIPE_CSV_SCAN_NLEVELS = 4
 };
 
-/** Scans nblk full 64-byte blocks at p (all readable). */
+/** Scans nblk full 64-byte blocks at p (all readable). ORs into *crs the
+ *  CR bits it put in S (of every block: positions are lost, it says whether
+ *  there are any, and bit 63 whether one sat in a block's last byte). */
 typedef void (*pipe_csv_scan_fn)(const uint8_t* p, size_t nblk, uint8_t delim,
                                  uint64_t* carry, uint64_t* S, uint64_t* E,
-                                 uint64_t* H);
+                                 uint64_t* H, uint64_t* crs);
 
 /** Default level for this build and CPU: AVX2 where it runs, else SSE2
  *  (x86-64), else scalar. */
