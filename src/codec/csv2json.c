@@ -4,8 +4,10 @@
  *
  *  - The fast path works on a batch of up to BATCH input bytes that starts at
  *    a field boundary (so outside quotes). The SIMD scanner (csv_scan.c) gives
- *    per-64-byte bitmasks; the fast path walks the structural bits (delimiter
- *    or LF outside quotes), and for each complete field whose bytes are
+ *    per-64-byte bitmasks; the fast path walks the structural bits (delimiter,
+ *    LF or lone CR outside quotes; a batch without a lone CR, as every batch
+ *    of an LF file, runs a loop instance that tests for LF only), and for
+ *    each complete field whose bytes are
  *    RFC-shaped and whose worst-case output fits, writes key and value
  *    straight into the caller's buffer: memcpy when the field has no byte to
  *    escape, else an escape loop driven by the escape mask. It never reports

@@ -8,10 +8,11 @@
  *   S[i]  structural: the delimiter, LF, or a CR not followed by an LF in
  *         the same block (so a CR in bit 63 always), *outside* double
  *         quotes, where "inside" is the prefix XOR of all quote bytes seen
- *         since the scan started (like simdjson / simdcsv). That is exact for RFC 4180 input;
- *         the converter validates every field it takes from S and falls back to
- *         its byte-level state machine where the input is not RFC-shaped (a
- *         literal quote inside an unquoted field, junk after a closing quote).
+ *         since the scan started (like simdjson / simdcsv). That is exact
+ *         for RFC 4180 input; the converter validates every field it takes
+ *         from S and falls back to its byte-level state machine where the
+ *         input is not RFC-shaped (a literal quote inside an unquoted field,
+ *         junk after a closing quote).
  *   E[i]  bytes a JSON string must escape, and quotes: < 0x20, '"', '\\'.
  *   H[i]  bytes >= 0x80 (UTF-8 to validate).
  * *carry is all-ones when the scan is inside quotes after the last block (in:
