@@ -43,8 +43,9 @@ static const struct option no_opts[] = {{NULL, 0, NULL, 0}};
 const cli_command_t cli_commands[] = {
     {"csv2json", "convert CSV to NDJSON or a JSON array",
      "Converts CSV (RFC 4180 and real-world: quotes, \"\" escapes, newlines in\n"
-     "quotes, LF or CRLF, BOM, blank lines) to JSON, streaming, in bounded\n"
-     "memory. An OUT ending in .gz is gzip-compressed.\n\n"
+     "quotes, LF, CRLF or CR, BOM, blank lines) to JSON, streaming, in bounded\n"
+     "memory. Gzip'd input (a .gz name or the gzip magic) is decompressed;\n"
+     "an OUT ending in .gz is gzip-compressed.\n\n"
      "options:\n" COMMON_HELP
      "  -d, --delimiter C    field delimiter: one byte, or '\\t' / 'tab' "
      "(default ',')\n"
@@ -58,8 +59,8 @@ const cli_command_t cli_commands[] = {
      "      --ragged         accept rows with fewer fields (keys omitted) or "
      "more\n"
      "                       (extra fields under keys _N, N = column number)\n\n"
-     "Errors name the line and column (pipe: FILE:LINE:COL: message) and exit "
-     "1.\n",
+     "Errors name the line and column (pipe: FILE:LINE:COL: message; COL is\n"
+     "the field number) and exit 1.\n",
      csv2json_opts, "d:", cli_stage_command},
     {"gzip", "compress to gzip, in parallel",
      "Compresses to standard gzip (RFC 1952) on all cores: blocks are\n"
@@ -218,6 +219,15 @@ int cli_stage_command(const cli_command_t* cmd, int argc, char** argv) {
   } else {
     pipe_file_source_config_t fc = {c.input};
     r = pipe_file_source_new(pl, &fc, NULL);
+  }
+  /* gzip'd CSV is decompressed first: a .gz name always, other input when
+   * it starts with the gzip magic (on stdin too). */
+  if (r >= 0 && strcmp(cmd->name, "csv2json") == 0) {
+    size_t len = c.input ? strlen(c.input) : 0;
+    if (len > 3 && strcmp(c.input + len - 3, ".gz") == 0)
+      r = pipe_gunzip_new(pl, NULL);
+    else
+      r = pipe_gunzip_auto_new(pl, NULL);
   }
   if (r >= 0) r = pipe_spec_add_stage(pl, w.n, w.v, NULL, &err);
   if (r == PIPE_EUSAGE) {

@@ -89,6 +89,19 @@ PIPE_EXTERN pipe_gzip_stats_t pipe_gzip_stats(const pipe_stage_t* s);
  *  Returns 0 and *out (out may be NULL), or PIPE_ENOMEM. */
 PIPE_EXTERN int pipe_gunzip_new(pipe_pipeline_t* pl, pipe_stage_t** out);
 
+/** Like pipe_gunzip_new, but decided by the first bytes of the input: gzip
+ *  data (pipe_gzip_magic) is decompressed, anything else, empty input
+ *  included, passes through unchanged (the same buffers, no copy, so it
+ *  costs nothing). For readers of data that may or may not be compressed:
+ *  `pipe csv2json` puts one before csv2json, so `x.csv.gz`, or gzip data
+ *  on standard input, is read as CSV. Returns 0 and *out (out may be
+ *  NULL), or PIPE_ENOMEM. */
+PIPE_EXTERN int pipe_gunzip_auto_new(pipe_pipeline_t* pl, pipe_stage_t** out);
+
+/** 1 when p[0,n) starts as gzip data does (1f 8b; with n == 1, 1f), else 0.
+ *  Borrows p for the call. */
+PIPE_EXTERN int pipe_gzip_magic(const void* p, size_t n);
+
 #ifdef __cplusplus
 }
 #endif

@@ -80,6 +80,13 @@ struct pipe_stage_s {
   pipe_pool_t* pool;   /* this stage's output buffers */
   const char* name;    /* ops->name unless changed */
   pipe_stage_stats_t stats;
+  /* Flush signal handler (pipe_stage_flush): set by the constructor of a
+   * stage that holds data back for efficiency (pipe_xform_new sets it for
+   * every transform). It hands on what it holds as soon as it can (a partly
+   * filled output buffer), then calls pipe_stage_flush(s). NULL: the stage
+   * holds nothing back; the signal skips it. (A member here rather than an
+   * op, so that no ops table needs a new slot.) */
+  void (*flush)(pipe_stage_t* s);
   /* The rest is the core's. */
   unsigned blocked : 1;     /* pushed and got PIPE_FULL: waiting for drain */
   unsigned end_pending : 1; /* pipe_stage_end() while blocked */
@@ -111,6 +118,16 @@ PIPE_EXTERN int pipe_stage_push(pipe_stage_t* s, pipe_buf_t* buf);
  *  their buffer and return PIPE_ECANCELED, errors are ignored and
  *  pipe_stage_stopping() is 1. */
 PIPE_EXTERN void pipe_stage_end(pipe_stage_t* s);
+
+/** Flush signal: s has no more data for now (a pipe or terminal source
+ *  whose read came back short of a full buffer: the writer has nothing more
+ *  queued, as with `tail -f`). Asks the first stage below s with a flush
+ *  handler (s->flush above) to pass on what it holds, so live data flows through instead
+ *  of waiting for a buffer to fill; that stage flushes further down when
+ *  it has. Only a hint: it is not data, needs no answer, and a bulk stream
+ *  loses nothing but slightly smaller buffers. Does nothing once the
+ *  pipeline is stopping. Loop thread only. */
+PIPE_EXTERN void pipe_stage_flush(pipe_stage_t* s);
 
 /** s, having answered PIPE_FULL, can take more: resumes s->prev (deferred).
  *  Harmless when nobody is waiting. */

@@ -61,6 +61,10 @@ PIPE_EXTERN int pipe_xform_write(pipe_stage_t* s, pipe_buf_t* buf);
 PIPE_EXTERN int pipe_xform_end(pipe_stage_t* s);
 PIPE_EXTERN void pipe_xform_resume(pipe_stage_t* s);
 PIPE_EXTERN void pipe_xform_destroy(pipe_stage_t* s, int status);
+/** The flush handler pipe_xform_new installs (stage.h): on a flush signal a
+ *  transform pushes its partly filled output buffer as soon as its input is
+ *  used up and downstream has room, instead of waiting for it to fill. */
+PIPE_EXTERN void pipe_xform_flush(pipe_stage_t* s);
 
 /* Designated initializers: an op added to pipe_stage_ops_t later shifts
  * nothing in a table built with this macro. */
@@ -78,6 +82,7 @@ struct pipe_xform_s {
   unsigned ending : 1;           /* end() received */
   unsigned finished : 1;         /* finish() returned 0 */
   unsigned upstream_full : 1;    /* we answered PIPE_FULL to upstream */
+  unsigned flush_pending : 1;    /* flush signal not yet passed on */
   size_t in_off;                 /* bytes of `in` already converted */
 };
 

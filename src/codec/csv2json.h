@@ -8,9 +8,10 @@
  * same byte for byte whatever the split of input and output.
  *
  * Semantics (RFC 4180 plus real-world CSV):
- *  - records end at LF or CRLF; a lone CR is data in an unquoted field (a CR
- *    just before end of input ends the line); blank lines (empty or lone CRLF)
- *    are skipped anywhere; a UTF-8 BOM at the very start is dropped;
+ *  - outside quotes, records end at LF, CRLF or a lone CR (classic Mac), as
+ *    Python's csv; inside quotes CR and LF are data; each of the three counts
+ *    as one line for error positions, inside quotes too; blank lines are
+ *    skipped anywhere; a UTF-8 BOM at the very start is dropped;
  *  - a quote opens a quoted field only at the start of a field; elsewhere in an
  *    unquoted field it is a literal; after a closing quote only the
  *    delimiter, a line end or end of input may follow (else PIPE_ECSV);
@@ -76,7 +77,7 @@ const pipe_error_t* pipe__csvj_error(const pipe_csvj_t* cj);
 /** Data records converted so far (the header is not counted). */
 uint64_t pipe__csvj_records(const pipe_csvj_t* cj);
 
-/** Physical input lines seen so far (LF count). */
+/** Physical input lines seen so far (LF, CRLF and lone CR each count). */
 uint64_t pipe__csvj_lines(const pipe_csvj_t* cj);
 
 /** Forces a scanner level (PIPE_CSV_SCAN_*, codec/csv_scan.h) for this

@@ -5,12 +5,14 @@
  *
  * For block i (bytes p[64*i, 64*i+64)), bit k of each mask describes byte
  * p[64*i + k]:
- *   S[i]  structural: the delimiter or LF, *outside* double quotes, where
- *         "inside" is the prefix XOR of all quote bytes seen since the scan
- *         started (like simdjson / simdcsv). That is exact for RFC 4180 input;
- *         the converter validates every field it takes from S and falls back to
- *         its byte-level state machine where the input is not RFC-shaped (a
- *         literal quote inside an unquoted field, junk after a closing quote).
+ *   S[i]  structural: the delimiter, LF, or a CR not followed by an LF in
+ *         the same block (so a CR in bit 63 always), *outside* double
+ *         quotes, where "inside" is the prefix XOR of all quote bytes seen
+ *         since the scan started (like simdjson / simdcsv). That is exact
+ *         for RFC 4180 input; the converter validates every field it takes
+ *         from S and falls back to its byte-level state machine where the
+ *         input is not RFC-shaped (a literal quote inside an unquoted field,
+ *         junk after a closing quote).
  *   E[i]  bytes a JSON string must escape, and quotes: < 0x20, '"', '\\'.
  *   H[i]  bytes >= 0x80 (UTF-8 to validate).
  * *carry is all-ones when the scan is inside quotes after the last block (in:
@@ -30,10 +32,12 @@ enum {
   PIPE_CSV_SCAN_NLEVELS = 4
 };
 
-/** Scans nblk full 64-byte blocks at p (all readable). */
+/** Scans nblk full 64-byte blocks at p (all readable). ORs into *crs the
+ *  CR bits it put in S (of every block: positions are lost, it says whether
+ *  there are any, and bit 63 whether one sat in a block's last byte). */
 typedef void (*pipe_csv_scan_fn)(const uint8_t* p, size_t nblk, uint8_t delim,
                                  uint64_t* carry, uint64_t* S, uint64_t* E,
-                                 uint64_t* H);
+                                 uint64_t* H, uint64_t* crs);
 
 /** Default level for this build and CPU: AVX2 where it runs, else SSE2
  *  (x86-64), else scalar. */

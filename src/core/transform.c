@@ -24,6 +24,7 @@ int pipe_xform_new(pipe_pipeline_t* pl, const pipe_xform_ops_t* ops,
   r = pipe_stage_new(pl, &ops->stage, &s);
   if (r < 0) return r;
   XF(s)->xops = ops;
+  s->flush = pipe_xform_flush;
   *out = XF(s);
   return 0;
 }
@@ -43,6 +44,15 @@ static int flush_out(pipe_xform_t* x) {
     return 0;
   }
   return pipe_stage_push(&x->stage, b);
+}
+
+/* Passes a flush signal on: the partial output buffer, then the signal. */
+static int flush_now(pipe_xform_t* x) {
+  int r = 0;
+  x->flush_pending = 0;
+  if (x->out != NULL && x->out->len > 0) r = flush_out(x);
+  if (r >= 0) pipe_stage_flush(&x->stage);
+  return r < 0 ? r : 0;
 }
 
 /* Returns < 0 on error, else 0. */
@@ -123,7 +133,12 @@ static int pump(pipe_xform_t* x) {
       return 0;
     }
   }
-  /* Input used up: let upstream go on if we had stopped it. */
+  /* Input used up: a flush signal that came with it goes on now. */
+  if (x->flush_pending && !s->blocked) {
+    int r = flush_now(x);
+    if (r < 0) return r;
+  }
+  /* Let upstream go on if we had stopped it. */
   if (x->upstream_full) {
     x->upstream_full = 0;
     pipe_stage_drain(s);
@@ -164,6 +179,14 @@ int pipe_xform_end(pipe_stage_t* s) {
 }
 
 void pipe_xform_resume(pipe_stage_t* s) { (void)pump(XF(s)); }
+
+/* Upstream went idle. With input still held (downstream was full) or
+ * downstream full, pump() passes the flush on once the input is used up. */
+void pipe_xform_flush(pipe_stage_t* s) {
+  pipe_xform_t* x = XF(s);
+  x->flush_pending = 1;
+  if (x->in == NULL && !s->blocked && !x->ending) (void)flush_now(x);
+}
 
 void pipe_xform_destroy(pipe_stage_t* s, int status) {
   pipe_xform_t* x = XF(s);

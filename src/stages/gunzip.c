@@ -43,7 +43,10 @@ typedef struct gunzip_s {
   uint64_t offset;
   uint64_t member;
   uint64_t member_pos;
+  int mode; /* GZ_INFLATE, or for pipe_gunzip_auto_new GZ_UNDECIDED first */
 } gunzip_t;
+
+enum { GZ_INFLATE, GZ_UNDECIDED, GZ_PASS };
 
 static const uint8_t gz_magic[2] = {0x1f, 0x8b};
 
@@ -186,17 +189,80 @@ static const pipe_xform_ops_t gunzip_ops = {
     .min_room = 1, /* inflate writes into any room at all */
 };
 
-int pipe_gunzip_new(pipe_pipeline_t* pl, pipe_stage_t** out) {
+int pipe_gzip_magic(const void* p, size_t n) {
+  const uint8_t* b = p;
+  return n >= 1 && b[0] == gz_magic[0] && (n == 1 || b[1] == gz_magic[1]);
+}
+
+/* pipe_gunzip_auto_new: the same transform behind stage ops that decide on
+ * the first non-empty buffer. Input that is not gzip goes through as it
+ * is: the same buffers pushed on (no copy, so plain CSV costs nothing), the
+ * flow answers and the drain passed straight through, end and flush too. */
+static int auto_write(pipe_stage_t* s, pipe_buf_t* buf) {
+  gunzip_t* g = (gunzip_t*)s;
+  if (g->mode == GZ_UNDECIDED && buf->len > 0)
+    g->mode = pipe_gzip_magic(pipe_buf_data(buf), buf->len) ? GZ_INFLATE
+                                                             : GZ_PASS;
+  if (g->mode == GZ_PASS) return pipe_stage_push(s, buf);
+  return pipe_xform_write(s, buf);
+}
+
+static int auto_end(pipe_stage_t* s) {
+  gunzip_t* g = (gunzip_t*)s;
+  if (g->mode == GZ_INFLATE) return pipe_xform_end(s);
+  pipe_stage_end(s); /* passed through (or empty: nothing to decompress) */
+  return 0;
+}
+
+static void auto_resume(pipe_stage_t* s) {
+  gunzip_t* g = (gunzip_t*)s;
+  if (g->mode == GZ_INFLATE)
+    pipe_xform_resume(s);
+  else
+    pipe_stage_drain(s); /* downstream has room: so has upstream */
+}
+
+static void auto_flush(pipe_stage_t* s) {
+  gunzip_t* g = (gunzip_t*)s;
+  if (g->mode == GZ_INFLATE)
+    pipe_xform_flush(s);
+  else
+    pipe_stage_flush(s);
+}
+
+static const pipe_xform_ops_t gunzip_auto_ops = {
+    {"gunzip", sizeof(gunzip_t), NULL, auto_write, auto_end, auto_resume,
+     pipe_xform_destroy},
+    gunzip_convert,
+    gunzip_finish,
+    gunzip_destroy,
+    1,
+};
+
+static int gunzip_make(pipe_pipeline_t* pl, const pipe_xform_ops_t* ops,
+                       pipe_stage_t** out) {
   pipe_xform_t* x;
   gunzip_t* g;
   int r;
   if (out != NULL) *out = NULL;
-  r = pipe_xform_new(pl, &gunzip_ops, &x);
+  r = pipe_xform_new(pl, ops, &x);
   if (r < 0) return r;
   g = (gunzip_t*)x;
   memset(&g->z, 0, sizeof(g->z));
   if (inflateInit2(&g->z, 15 + 16) != Z_OK) return PIPE_ENOMEM;
   g->inited = 1;
+  if (ops == &gunzip_auto_ops) {
+    g->mode = GZ_UNDECIDED;
+    x->stage.flush = auto_flush;
+  }
   if (out != NULL) *out = &x->stage;
   return 0;
+}
+
+int pipe_gunzip_new(pipe_pipeline_t* pl, pipe_stage_t** out) {
+  return gunzip_make(pl, &gunzip_ops, out);
+}
+
+int pipe_gunzip_auto_new(pipe_pipeline_t* pl, pipe_stage_t** out) {
+  return gunzip_make(pl, &gunzip_auto_ops, out);
 }

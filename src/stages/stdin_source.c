@@ -89,15 +89,22 @@ static void stdin_read_cb(uv_stream_t* st, ssize_t n, const uv_buf_t* buf) {
     pipe_stage_fail(s, (int)n, "cannot read " WHAT ": %s", uv_strerror((int)n));
     return;
   }
-  in->cur->len += (size_t)n;
   {
     /* Push every read at once rather than waiting to fill the buffer: a
      * pipe or terminal delivers data as it is produced, and an interactive
      * or slow writer should see its lines flow through. The buffer is
-     * given away: we must not touch it after the push. */
+     * given away: we must not touch it after the push. A read short of
+     * the buffer's room means the pipe (or terminal line) is drained for
+     * now: send the flush signal, so stages below that hold a partial
+     * buffer (csv2json) pass it on too (`tail -f x.csv | pipe csv2json`). */
     pipe_buf_t* b = in->cur;
+    int idle = (size_t)n < pipe_buf_room(b);
+    int r;
+    b->len += (size_t)n;
     in->cur = NULL;
-    if (pipe_stage_push(s, b) != PIPE_OK) stdin_stop(in); /* full/failing */
+    r = pipe_stage_push(s, b);
+    if (r >= 0 && idle) pipe_stage_flush(s);
+    if (r != PIPE_OK) stdin_stop(in); /* full/failing */
   }
 }
 

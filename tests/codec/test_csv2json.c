@@ -125,14 +125,10 @@ Test(csv2json, junk_after_closing_quote_is_error) {
   cr_assert_eq(e.record, 2);
 }
 
-Test(csv2json, lone_cr_after_closing_quote_is_error) {
+Test(csv2json, lone_cr_after_closing_quote_ends_the_record) {
   pipe_csvj_opts_t o = O();
-  pipe_error_t e;
-  const char* in = "a,b\n\"x\"\ry,2\n";
-  csvj_expect_error(&o, in, strlen(in), PIPE_ECSV, &e);
-  cr_assert_str_eq(e.msg, "unexpected character '\\r' after closing quote");
-  cr_assert_eq(e.line, 2);
-  cr_assert_eq(e.column, 1);
+  csvj_expect(&o, "a,b\r\"x\",\"y\"\r1,2\r",
+              "{\"a\":\"x\",\"b\":\"y\"}\n{\"a\":\"1\",\"b\":\"2\"}\n");
 }
 
 Test(csv2json, unterminated_quote_names_where_it_opened) {
@@ -140,7 +136,7 @@ Test(csv2json, unterminated_quote_names_where_it_opened) {
   pipe_error_t e;
   const char* in = "a,b\n1,2\n3,\"open\nstill\n";
   csvj_expect_error(&o, in, strlen(in), PIPE_ECSV, &e);
-  cr_assert_str_eq(e.msg, "unterminated quoted field starting at line 3, column 2");
+  cr_assert_str_eq(e.msg, "unterminated quoted field: no closing quote from here to the end of input");
   cr_assert_eq(e.line, 3);
   cr_assert_eq(e.column, 2);
 }
@@ -168,10 +164,82 @@ Test(csv2json, trailing_delimiter_gives_empty_last_field) {
   csvj_expect(&o, "a,b\n1,\n2,", "{\"a\":\"1\",\"b\":\"\"}\n{\"a\":\"2\",\"b\":\"\"}\n");
 }
 
-Test(csv2json, lone_cr_in_unquoted_field_is_data) {
+Test(csv2json, cr_only_line_endings_end_records_and_cr_in_quotes_is_data) {
   pipe_csvj_opts_t o = O();
-  csvj_expect(&o, "a,b\nx\ry,z\r\n", "{\"a\":\"x\\ry\",\"b\":\"z\"}\n");
-  csvj_expect(&o, "a,b\nx\r,z\n", "{\"a\":\"x\\r\",\"b\":\"z\"}\n");
+  /* The issue's reproduction (classic Mac / Excel for Mac). */
+  csvj_expect(&o, "a,b,c\r1,2,3\r\"x\ry\",5,6\r",
+              "{\"a\":\"1\",\"b\":\"2\",\"c\":\"3\"}\n"
+              "{\"a\":\"x\\ry\",\"b\":\"5\",\"c\":\"6\"}\n");
+}
+
+Test(csv2json, lone_cr_in_unquoted_field_ends_the_record) {
+  pipe_csvj_opts_t o = O();
+  o.ragged = 1;
+  /* As Python's csv: x\ry,z is two records, "x" and "y","z". */
+  csvj_expect(&o, "a,b\nx\ry,z\r\n", "{\"a\":\"x\"}\n{\"a\":\"y\",\"b\":\"z\"}\n");
+  csvj_expect(&o, "a,b\nx\r,z\n", "{\"a\":\"x\"}\n{\"a\":\"\",\"b\":\"z\"}\n");
+}
+
+Test(csv2json, cr_lf_and_crlf_mixed_in_one_file) {
+  pipe_csvj_opts_t o = O();
+  csvj_expect(&o, "a,b\r1,2\n3,4\r\n5,\"6\"\r7,8",
+              "{\"a\":\"1\",\"b\":\"2\"}\n{\"a\":\"3\",\"b\":\"4\"}\n"
+              "{\"a\":\"5\",\"b\":\"6\"}\n{\"a\":\"7\",\"b\":\"8\"}\n");
+}
+
+Test(csv2json, cr_only_blank_lines_are_skipped) {
+  pipe_csvj_opts_t o = O();
+  csvj_expect(&o, "\r\ra\r\r1\r\r\r\n\n2\r\r", "{\"a\":\"1\"}\n{\"a\":\"2\"}\n");
+}
+
+Test(csv2json, cr_only_lines_count_for_error_lines) {
+  pipe_csvj_opts_t o = O();
+  pipe_error_t e;
+  /* Line 3 holds a quoted CR (a line break inside the field); line 5 is short. */
+  const char* in = "a,b\r1,2\r\"x\ry\",3\r\r4\r";
+  csvj_expect_error(&o, in, strlen(in), PIPE_EFIELDS, &e);
+  cr_assert_eq(e.line, 6);
+  cr_assert_str_eq(e.msg, "expected 2 fields, found 1");
+}
+
+Test(csv2json, crlf_inside_quotes_counts_as_one_line) {
+  pipe_csvj_opts_t o = O();
+  pipe_error_t e;
+  const char* in = "a,b\r\n\"x\r\ny\",3\r\n4\r\n";
+  csvj_expect_error(&o, in, strlen(in), PIPE_EFIELDS, &e);
+  cr_assert_eq(e.line, 4);
+}
+
+/* Every line ending at every position of a 64-byte block: a CR in bit 63
+ * with its LF in the next block, a lone CR there, and the same at the end
+ * of a 16 KiB fast-path batch. The expected output is built alongside. */
+Test(csv2json, cr_and_crlf_at_every_block_offset) {
+  pipe_csvj_opts_t o = O();
+  size_t cap = 1 << 20, n = 0, m = 0, w, k;
+  char* in = malloc(cap);
+  char* exp = malloc(cap);
+  n += (size_t)snprintf(in, cap, "a,b\r\n");
+  for (w = 0; n < 40000; w++) {
+    const char* eol = (w % 3 == 0) ? "\r" : (w % 3 == 1) ? "\r\n" : "\n";
+    int quoted = (w / 3) % 2;
+    size_t len = w % 131;
+    m += (size_t)snprintf(exp + m, cap - m, "{\"a\":\"%zu\",\"b\":\"", w);
+    n += (size_t)snprintf(in + n, cap - n, "%zu,%s", w, quoted ? "\"" : "");
+    for (k = 0; k < len; k++) {
+      if (quoted && k % 17 == 16) { /* a CR inside quotes is data */
+        in[n++] = '\r';
+        exp[m++] = '\\';
+        exp[m++] = 'r';
+      } else {
+        in[n++] = exp[m++] = (char)('a' + k % 26);
+      }
+    }
+    n += (size_t)snprintf(in + n, cap - n, "%s%s", quoted ? "\"" : "", eol);
+    m += (size_t)snprintf(exp + m, cap - m, "\"}\n");
+  }
+  csvj_expect_n(&o, in, n, exp);
+  free(in);
+  free(exp);
 }
 
 Test(csv2json, cr_at_end_of_input_ends_the_line) {
@@ -191,7 +259,7 @@ Test(csv2json, blank_lines_count_for_error_lines) {
   const char* in = "\na,b\n\n1,2\n\n3\n";
   csvj_expect_error(&o, in, strlen(in), PIPE_EFIELDS, &e);
   cr_assert_eq(e.line, 6);
-  cr_assert_str_eq(e.msg, "line 6: expected 2 fields, found 1");
+  cr_assert_str_eq(e.msg, "expected 2 fields, found 1");
 }
 
 /* ---- BOM ---- */
@@ -397,7 +465,7 @@ Test(csv2json, too_many_fields_is_error) {
   pipe_error_t e;
   const char* in = "a,b,c\n1,2,3\n4,5,6\n1,2,3\n1,2,3\n1,2,3\n1,2,3,4,5\n";
   csvj_expect_error(&o, in, strlen(in), PIPE_EFIELDS, &e);
-  cr_assert_str_eq(e.msg, "line 7: expected 3 fields, found 5");
+  cr_assert_str_eq(e.msg, "expected 3 fields, found 5");
   cr_assert_eq(e.line, 7);
   cr_assert_eq(e.record, 6);
   cr_assert_eq(e.column, 4);
@@ -408,7 +476,7 @@ Test(csv2json, too_few_fields_is_error) {
   pipe_error_t e;
   const char* in = "a,b,c\n1,2,3\n1,2\n";
   csvj_expect_error(&o, in, strlen(in), PIPE_EFIELDS, &e);
-  cr_assert_str_eq(e.msg, "line 3: expected 3 fields, found 2");
+  cr_assert_str_eq(e.msg, "expected 3 fields, found 2");
   cr_assert_eq(e.column, 3);
 }
 
@@ -417,7 +485,7 @@ Test(csv2json, no_header_first_record_fixes_count) {
   pipe_error_t e;
   o.header = 0;
   csvj_expect_error(&o, "1,2\n3\n", 6, PIPE_EFIELDS, &e);
-  cr_assert_str_eq(e.msg, "line 2: expected 2 fields, found 1");
+  cr_assert_str_eq(e.msg, "expected 2 fields, found 1");
 }
 
 Test(csv2json, ragged_omits_missing_keys) {
@@ -432,11 +500,92 @@ Test(csv2json, ragged_extra_fields_get_underscore_keys) {
   csvj_expect(&o, "a,b,c\n1,2,3,4,5\n", "{\"a\":\"1\",\"b\":\"2\",\"c\":\"3\",\"_4\":\"4\",\"_5\":\"5\"}\n");
 }
 
+Test(csv2json, ragged_extra_keys_never_repeat_a_header_name) {
+  pipe_csvj_opts_t o = O();
+  o.ragged = 1;
+  /* The issue's case: header a,_3 and a row of 3 fields. */
+  csvj_expect(&o, "a,_3\n1,2,3\n", "{\"a\":\"1\",\"_3\":\"2\",\"_3_2\":\"3\"}\n");
+  /* Against names the header dedupe made too, and later rows. */
+  csvj_expect(&o, "_3,_3,_4_2\n1,2,3,4,5\n6,7,8,9\n",
+              "{\"_3\":\"1\",\"_3_2\":\"2\",\"_4_2\":\"3\",\"_4\":\"4\",\"_5\":\"5\"}\n"
+              "{\"_3\":\"6\",\"_3_2\":\"7\",\"_4_2\":\"8\",\"_4\":\"9\"}\n");
+  csvj_expect(&o, "a,_4,_4_2\n1,2,3,4\n",
+              "{\"a\":\"1\",\"_4\":\"2\",\"_4_2\":\"3\",\"_4_3\":\"4\"}\n");
+}
+
 Test(csv2json, ragged_without_header_uses_numbers) {
   pipe_csvj_opts_t o = O();
   o.ragged = 1;
   o.header = 0;
   csvj_expect(&o, "1\n1,2,3\n", "{\"1\":\"1\"}\n{\"1\":\"1\",\"2\":\"2\",\"3\":\"3\"}\n");
+}
+
+/* ---- error messages ---- */
+
+Test(csv2json, quote_closing_lines_later_names_where_it_opened) {
+  pipe_csvj_opts_t o = O();
+  pipe_error_t e;
+  /* The issue's case: the quote opened on line 2 closes on line 4. */
+  const char* in = "a,b\n1,\"x\n2,3\n4,\"y\"z\n";
+  csvj_expect_error(&o, in, strlen(in), PIPE_ECSV, &e);
+  cr_assert_eq(e.line, 4);
+  cr_assert_eq(e.column, 2);
+  cr_assert_str_eq(e.msg, "unexpected character 'y' after closing quote; that "
+                          "quoted field opened at line 2, column 2");
+}
+
+/* The position is in the error's fields and printed once before the
+ * message (FILE:LINE:COL: ...); the message must not say it again. */
+Test(csv2json, error_messages_do_not_repeat_the_position) {
+  static const struct {
+    const char* in;
+    int code;
+  } cases[] = {
+      {"a,b\n1,\xE9t\xE9\n", PIPE_EUTF8},
+      {"a,b\n1,x\xED\xA0\x80\n", PIPE_EUTF8},
+      {"a,b\n1\n", PIPE_EFIELDS},
+      {"a,b\n1,2,3\n", PIPE_EFIELDS},
+      {"a,b\n1,\"x\n", PIPE_ECSV},
+      {"a,b\n1,\"x\"y\n", PIPE_ECSV},
+  };
+  size_t i;
+  for (i = 0; i < sizeof(cases) / sizeof(cases[0]); i++) {
+    pipe_csvj_opts_t o = O();
+    pipe_error_t e;
+    csvj_expect_error(&o, cases[i].in, strlen(cases[i].in), cases[i].code, &e);
+    cr_assert_eq(e.line, 2);
+    cr_assert(strstr(e.msg, "line") == NULL && strstr(e.msg, "column") == NULL,
+              "case %zu repeats the position: %s", i, e.msg);
+  }
+}
+
+Test(csv2json, latin1_looking_input_gets_an_iconv_hint) {
+  static const char* const latin1[] = {
+      "a,b\n1,caf\xE9\n",       /* lead byte at the end of a field */
+      "a,b\n1,\xE9t\xE9\n",     /* lead byte before ASCII */
+      "a,b\n1,\xA9 2024\n",     /* a byte that is no lead at all */
+      "a\n\"na\xEF\xEF\"\n",    /* two Latin-1 letters in a row */
+  };
+  static const char* const broken[] = {
+      "a,b\n1,x\xED\xA0\x80\n", /* surrogate: damaged UTF-8, not Latin-1 */
+      "a,b\n1,x\xE0\x80\xAF\n", /* overlong */
+      "a,b\n\xE2\x82,2\n",      /* a cut 3-byte sequence */
+  };
+  size_t i;
+  for (i = 0; i < sizeof(latin1) / sizeof(latin1[0]); i++) {
+    pipe_csvj_opts_t o = O();
+    pipe_error_t e;
+    csvj_expect_error(&o, latin1[i], strlen(latin1[i]), PIPE_EUTF8, &e);
+    cr_assert(strstr(e.msg, "looks like Latin-1: convert it with iconv -f "
+                            "latin1 -t utf-8") != NULL,
+              "case %zu: %s", i, e.msg);
+  }
+  for (i = 0; i < sizeof(broken) / sizeof(broken[0]); i++) {
+    pipe_csvj_opts_t o = O();
+    pipe_error_t e;
+    csvj_expect_error(&o, broken[i], strlen(broken[i]), PIPE_EUTF8, &e);
+    cr_assert(strstr(e.msg, "Latin-1") == NULL, "case %zu: %s", i, e.msg);
+  }
 }
 
 /* ---- UTF-8 validation ---- */

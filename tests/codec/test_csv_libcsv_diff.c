@@ -1,9 +1,10 @@
 /* Differential test: our converter against libcsv on random RFC 4180 CSV.
  *
  * Each case is a random CSV (seeded, so failures reproduce): random field
- * counts, quoting, "" escapes, embedded delimiters and LF / CRLF newlines,
- * empty fields, control bytes, backslashes and multi-byte UTF-8, random
- * delimiter, LF or CRLF line ends, final newline or not. libcsv parses it
+ * counts, quoting, "" escapes, embedded delimiters and LF / CRLF / CR
+ * newlines, empty fields, control bytes, backslashes and multi-byte UTF-8,
+ * random delimiter, LF, CRLF or lone CR line ends (libcsv ends a record at
+ * each, as Python's csv), final newline or not. libcsv parses it
  * (fed at random cut points, with space trimming off); a small reference
  * encoder turns its fields into the NDJSON we must produce (no header, ragged
  * rows, keys "1","2",...). Our converter runs it at random cut points with
@@ -105,6 +106,7 @@ static void gen_content(uint64_t* st, dbuf_t* f, char delim, int quoted) {
     else if (quoted && r == 1) db_addc(f, delim);
     else if (quoted && r == 2) db_addc(f, '\n');
     else if (quoted && r == 3) db_add(f, "\r\n", 2);
+    else if (quoted && r == 4) db_addc(f, '\r'); /* data inside quotes */
     else db_add(f, pieces[r % 18], strlen(pieces[r % 18]));
   }
 }
@@ -112,6 +114,7 @@ static void gen_content(uint64_t* st, dbuf_t* f, char delim, int quoted) {
 static void gen_csv(uint64_t* st, dbuf_t* csv, char delim) {
   size_t nrec = 1 + csvj_rand(st) % 25, r, k;
   int crlf = csvj_rand(st) % 3 == 0;
+  int cr_only = !crlf && csvj_rand(st) % 3 == 0;
   size_t nf_fixed = 1 + csvj_rand(st) % 8;
   for (r = 0; r < nrec; r++) {
     size_t nf = csvj_rand(st) % 4 == 0 ? 1 + csvj_rand(st) % 10 : nf_fixed;
@@ -137,7 +140,9 @@ static void gen_csv(uint64_t* st, dbuf_t* csv, char delim) {
       free(f.p);
     }
     if (r + 1 < nrec || csvj_rand(st) % 2) {
-      if (crlf || csvj_rand(st) % 5 == 0) db_add(csv, "\r\n", 2);
+      uint64_t e = csvj_rand(st) % 5;
+      if (cr_only || e == 4) db_addc(csv, '\r'); /* classic Mac */
+      else if (crlf || e == 3) db_add(csv, "\r\n", 2);
       else db_addc(csv, '\n');
     }
     if (csvj_rand(st) % 10 == 0) db_addc(csv, '\n'); /* blank line */
