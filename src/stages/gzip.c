@@ -1,15 +1,25 @@
-/* The gzip stage: block-parallel compression on the libuv thread pool.
+/* The gzip stage: block-parallel compression on the libuv thread pool,
+ * written as ONE gzip member.
  *
- * Shape (pigz, "blocked gzip"): input is cut into blocks of block_size
- * bytes; each block is compressed by a worker into one complete gzip member
- * (src/codec/gzip_member.c) and the members are pushed downstream strictly
- * in input order. Concatenated members are one valid gzip file (RFC 1952
- * 2.2). Unlike pigz we do not prime each block with the previous block's
- * tail as a dictionary and join CRCs into a single member: the engine,
- * libdeflate, is whole-buffer with no dictionary support, and its speed is
- * worth far more than the lost dictionary costs (zlib -6 in independent
- * 1 MiB blocks: 45.45 MB, as one stream: 45.18 MB, +0.6%). DESIGN.md's
- * "one member" plan is changed for that reason.
+ * Shape (pigz): input is cut into blocks of block_size bytes; each block is
+ * compressed by a worker into one piece of a single deflate stream
+ * (src/codec/deflate_block.c) and the pieces are pushed downstream strictly
+ * in input order, behind one gzip header and followed by one trailer:
+ *
+ *   header | piece 0 ... piece n-2 (each ending in 00 00 FF FF) | last
+ *   piece (the stream's only final block) | CRC-32 | ISIZE
+ *
+ * The CRC-32 of each block is taken on its worker and joined on the loop
+ * thread with crc32_combine as the pieces go out; ISIZE is the total input
+ * length modulo 2^32. Blocks share no dictionary (libdeflate has none):
+ * back-references never cross a piece, at a cost measured below.
+ *
+ * Why one member: RFC 1952 allows several, and we wrote one per block until
+ * issue 12, but many decoders stop after the first member, some silently:
+ * Chromium's Content-Encoding: gzip kept only the first MiB with no error,
+ * Python's zlib.decompressobj(31) left the rest in unused_data, gzip -l
+ * reported the last member's size. One member is read whole by all of them
+ * (tests/stages/test_gzip.c, tests/integration/test_browser_gzip.c).
  *
  * ---- Engine and level mapping -------------------------------------------
  * Measured on 200 MB of csv2json NDJSON (gencsv), one core, 1 MiB blocks,
@@ -95,7 +105,7 @@
 #include <string.h>
 #include <uv.h>
 
-#include "codec/gzip_member.h"
+#include "codec/deflate_block.h"
 #include "pipe/gzip.h"
 #include "pipe/pipeline.h"
 
@@ -117,13 +127,17 @@ typedef struct gz_s gz_t;
 typedef struct gz_job_s {
   uv_work_t req; /* req.data == this job */
   gz_t* gz;
-  pipe_gzm_t* comp;
+  int gz_level; /* copied from the stage for the worker (header XFL) */
+  pipe_dfb_t* comp;
   uint8_t* in;
   size_t in_len;
+  uint32_t crc; /* set by the worker: CRC-32 of in[0, in_len) */
+  int err;      /* set by the worker: 0 or < 0 */
+  unsigned last : 1; /* the stream's last piece: ends in the final block */
   pipe_buf_t* out;
   uint8_t* out_base; /* out's storage, copied for the worker */
   size_t out_cap;
-  size_t out_len; /* set by the worker: member bytes, 0 on failure */
+  size_t out_len; /* set by the worker: header (seq 0) + piece bytes */
   uint64_t seq;
   int state;
 } gz_job_t;
@@ -131,20 +145,27 @@ typedef struct gz_job_s {
 struct gz_s {
   pipe_stage_t stage; /* first */
   int engine_level;
+  int level; /* gzip's -N: the header's XFL */
   unsigned threads;
   unsigned nslots;
   size_t block_size;
-  size_t bound; /* pipe__gzm_bound(block_size): out_pool chunk size */
+  size_t bound; /* pipe__dfb_bound(block_size): out_pool chunk size */
   gz_job_t* jobs;
   gz_job_t* filling;   /* slot being filled, or NULL */
   pipe_buf_t* pending; /* upstream buffer not yet fully copied (owned) */
+  size_t pending_off;  /* bytes of pending already copied: our read
+                          position, kept here, never in the buffer (which
+                          may be shared, refs > 1, and is not ours) */
   pipe_pool_t* out_pool;
   uint64_t next_seq; /* given to the next slot that starts filling */
-  uint64_t emit_seq; /* next member to push */
+  uint64_t emit_seq; /* next piece to push */
+  uint32_t crc;      /* CRC-32 of the input pushed so far (pieces joined) */
+  uint64_t total;    /* input bytes pushed so far (ISIZE = total mod 2^32) */
   unsigned inflight; /* RUNNING jobs; each holds the stage */
   unsigned max_inflight;
   unsigned ending : 1;        /* end() received */
   unsigned ended : 1;         /* pipe_stage_end() called */
+  unsigned last_made : 1;     /* the last piece's job exists */
   unsigned upstream_full : 1; /* we answered PIPE_FULL: drain owed */
   unsigned destroyed : 1;
   pipe_pool_stats_t final_pool; /* out_pool stats kept past destroy */
@@ -158,7 +179,7 @@ static void job_free(gz_job_t* j) {
   j->out = NULL;
   free(j->in);
   j->in = NULL;
-  pipe__gzm_free(j->comp);
+  pipe__dfb_free(j->comp);
   j->comp = NULL;
   j->state = JOB_FREE;
 }
@@ -202,13 +223,17 @@ static int start_filling(gz_t* g) {
     if (j->in == NULL) return PIPE_ENOMEM;
   }
   if (j->comp == NULL) {
-    r = pipe__gzm_new(g->engine_level, &j->comp);
+    r = pipe__dfb_new(g->engine_level, &j->comp);
     if (r < 0) return r;
   }
   j->gz = g;
+  j->gz_level = g->level;
   j->req.data = j;
   j->in_len = 0;
   j->out_len = 0;
+  j->crc = 0;
+  j->err = 0;
+  j->last = 0;
   j->seq = g->next_seq++;
   j->state = JOB_FILLING;
   g->filling = j;
@@ -223,11 +248,21 @@ static int can_accept(gz_t* g) {
 
 /* ---- the worker and its completion -------------------------------------- */
 
-/* Thread pool: compress one block. Touches only the job's own memory. */
+/* Thread pool: compress one block into one piece of the stream (the first
+ * one behind the gzip header), and take its CRC. Touches only the job's own
+ * memory; the trailer's room (8 bytes) is left free at the end of out. */
 static void work_cb(uv_work_t* req) {
   gz_job_t* j = req->data;
-  j->out_len =
-      pipe__gzm_compress(j->comp, j->in, j->in_len, j->out_base, j->out_cap);
+  size_t off = 0, n = 0;
+  if (j->seq == 0) {
+    pipe__gz_header(j->out_base, j->gz_level);
+    off = PIPE_GZ_HEADER_LEN;
+  }
+  j->err = pipe__dfb_compress(j->comp, j->in, j->in_len, j->last,
+                              j->out_base + off,
+                              j->out_cap - off - PIPE_GZ_TRAILER_LEN, &n);
+  j->crc = pipe__crc32(0, j->in, j->in_len);
+  j->out_len = off + n;
 }
 
 static int pump(gz_t* g);
@@ -245,12 +280,13 @@ static void after_work_cb(uv_work_t* req, int status) {
       free(g->jobs);
       g->jobs = NULL;
     }
-  } else if (status < 0 || j->out_len == 0) {
+  } else if (status < 0 || j->err < 0) {
     j->state = JOB_DONE; /* destroy() frees it */
     pipe_stage_fail(s, status < 0 ? status : PIPE_EIO,
-                    "gzip: compressing block %llu failed%s%s",
-                    (unsigned long long)j->seq, status < 0 ? ": " : "",
-                    status < 0 ? uv_strerror(status) : " (bug)");
+                    "gzip: compressing block %llu failed: %s%s",
+                    (unsigned long long)j->seq,
+                    status < 0 ? uv_strerror(status) : pipe_strerror(j->err),
+                    status < 0 ? "" : " (bug)");
   } else {
     j->out->len = j->out_len;
     j->state = JOB_DONE;
@@ -300,26 +336,26 @@ static int fill(gz_t* g) {
     }
     j = g->filling;
     n = g->block_size - j->in_len;
-    if (n > b->len) n = b->len;
-    memcpy(j->in + j->in_len, pipe_buf_data(b), n);
+    if (n > b->len - g->pending_off) n = b->len - g->pending_off;
+    memcpy(j->in + j->in_len, pipe_buf_data(b) + g->pending_off, n);
     j->in_len += n;
-    b->off += n;
-    b->len -= n;
+    g->pending_off += n;
     progress = 1;
     if (j->in_len == g->block_size) {
       j->state = JOB_READY;
       g->filling = NULL;
     }
-    if (b->len == 0) {
+    if (g->pending_off == b->len) {
       g->pending = NULL;
+      g->pending_off = 0;
       pipe_buf_unref(b);
     }
   }
   return progress;
 }
 
-/* Moves everything forward as far as it can go: pushes finished members in
- * order, starts READY jobs, copies pending input, closes the last block and
+/* Moves everything forward as far as it can go: pushes finished pieces in
+ * order (joining their CRCs, and the trailer after the last), starts READY jobs, copies pending input, closes the last block and
  * ends the stage, and drains upstream when it may write again. Called from
  * write, end, resume and every job completion. Returns < 0 on error. */
 static int pump(gz_t* g) {
@@ -329,10 +365,16 @@ static int pump(gz_t* g) {
     int progress = 0;
     gz_job_t* j;
     if (pipe_stage_stopping(s) || g->ended) return 0;
-    /* 1. Finished members, in order, while downstream takes them. */
+    /* 1. Finished pieces, in order, while downstream takes them. */
     while (!s->blocked && (j = find_seq(g, g->emit_seq)) != NULL &&
            j->state == JOB_DONE) {
       pipe_buf_t* b = j->out; /* ownership moves downstream */
+      g->crc = pipe__crc32_combine(g->crc, j->crc, j->in_len);
+      g->total += j->in_len;
+      if (j->last) { /* room was left: out_cap - out_len >= 8 */
+        pipe__gz_trailer(b->base + b->off + b->len, g->crc, g->total);
+        b->len += PIPE_GZ_TRAILER_LEN;
+      }
       j->out = NULL;
       j->state = JOB_FREE;
       g->emit_seq++;
@@ -359,20 +401,24 @@ static int pump(gz_t* g) {
       if (r < 0) return r;
       if (r > 0) progress = 1;
     }
-    /* 4. End of input: the last, partial block; an empty member if there
-     * was no input at all; then end once every member is out. */
+    /* 4. End of input: the block being filled is the last piece; with no
+     * such block (no input, or input ending on a block boundary) an empty
+     * last piece carries the final block. Then end once every piece and the
+     * trailer are out. */
     if (g->ending && g->pending == NULL) {
-      if (g->filling != NULL) {
+      if (g->filling != NULL && !g->last_made) {
+        g->filling->last = 1;
         g->filling->state = JOB_READY;
         g->filling = NULL;
+        g->last_made = 1;
         progress = 1;
-      } else if (g->next_seq == 0) {
-        r = start_filling(g); /* every slot is free: nothing ever ran */
+      } else if (!g->last_made) {
+        r = start_filling(g);
         if (r < 0) {
           pipe_stage_fail(s, r, NULL);
           return r;
         }
-        if (r == 0) progress = 1; /* READY on the next round, in_len 0 */
+        if (r == 0) progress = 1; /* filling, empty: last on the next round */
       } else if (g->emit_seq == g->next_seq) {
         g->ended = 1;
         pipe_stage_end(s);
@@ -403,6 +449,7 @@ static int gz_write(pipe_stage_t* s, pipe_buf_t* buf) {
     pipe_buf_unref(buf);
   } else {
     g->pending = buf;
+    g->pending_off = 0;
     r = pump(g);
     if (r < 0) return r;
   }
@@ -494,10 +541,11 @@ int pipe_gzip_new(pipe_pipeline_t* pl, const pipe_gzip_config_t* cfg,
   if (r < 0) return r;
   g = (gz_t*)s;
   g->engine_level = engine_level[level];
+  g->level = level;
   g->threads = cfg->threads > 0 ? (unsigned)cfg->threads : default_threads();
   g->nslots = g->threads + 1;
   g->block_size = cfg->block_size ? cfg->block_size : PIPE_GZIP_DEFAULT_BLOCK;
-  g->bound = pipe__gzm_bound(g->block_size);
+  g->bound = pipe__dfb_bound(g->block_size);
   /* From here on a failure leaves the stage in the pipeline; destroy()
    * (run when the pipeline is freed) copes with what is missing. */
   g->jobs = calloc(g->nslots, sizeof(*g->jobs));
