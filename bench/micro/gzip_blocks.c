@@ -6,7 +6,9 @@
  * CPU time of: libdeflate compression of every block at LEVEL (default 6);
  * our walker finding each block's final header (pipe__deflate_walk); zlib's
  * inflate(Z_BLOCK) doing the same, as examples/gzjoin.c would; and the
- * CRC-32 of the input. Prints one TSV line per measurement: name, input
+ * CRC-32 of the input; then whole non-final pieces as the stage makes them
+ * (pipe__dfb_compress: libdeflate at LEVEL plus the walk, and ISA-L at
+ * levels 1-3). Prints one TSV line per measurement: name, input
  * bytes, seconds, MB/s of input, and the output bytes for compression.
  */
 #include <libdeflate.h>
@@ -137,6 +139,39 @@ int main(int argc, char** argv) {
   }
   t_crc = cpu_now() - t0;
 
+  /* Whole pieces as the stage makes them (non-final: walked or flushed). */
+  {
+    static const struct {
+      pipe_dfb_engine_t e;
+      int level;
+      const char* name;
+    } eng[] = {{PIPE_DFB_LIBDEFLATE, 0, "piece-libdeflate"},
+               {PIPE_DFB_ISAL, 1, "piece-isal"},
+               {PIPE_DFB_ISAL, 2, "piece-isal"},
+               {PIPE_DFB_ISAL, 3, "piece-isal"}};
+    size_t e;
+    uint8_t* piece = malloc(pipe__dfb_bound(bs));
+    for (e = 0; e < sizeof(eng) / sizeof(eng[0]); e++) {
+      pipe_dfb_t* d;
+      int lv = eng[e].level ? eng[e].level : level;
+      size_t out_total = 0, got;
+      double t;
+      if (piece == NULL || pipe__dfb_new(eng[e].e, lv, &d) != 0) return 1;
+      t0 = cpu_now();
+      for (i = 0; i < nblocks; i++) {
+        size_t k = i + 1 < nblocks ? bs : n - i * bs;
+        if (pipe__dfb_compress(d, in + i * bs, k, 0, piece,
+                               pipe__dfb_bound(bs), &got) != 0)
+          return 1;
+        out_total += got;
+      }
+      t = cpu_now() - t0;
+      printf("%s-%d\t%zu\t%.3f\t%.1f\t%zu\n", eng[e].name, lv, n, t,
+             n / 1e6 / t, out_total);
+      pipe__dfb_free(d);
+    }
+    free(piece);
+  }
   printf("libdeflate-%d\t%zu\t%.3f\t%.1f\t%zu\n", level, n, t_comp,
          n / 1e6 / t_comp, total_out);
   printf("walk\t%zu\t%.3f\t%.1f\t%.1f%% of compress\n", n, t_walk,

@@ -24,6 +24,7 @@
  */
 #include "codec/deflate_block.h"
 
+#include <isa-l/igzip_lib.h>
 #include <libdeflate.h>
 #include <stdlib.h>
 #include <string.h>
@@ -383,28 +384,49 @@ int pipe__deflate_walk(const uint8_t* p, size_t n, uint64_t* final_bit,
 /* ---- the compressor ------------------------------------------------------ */
 
 struct pipe_dfb_s {
-  struct libdeflate_compressor* c;
+  pipe_dfb_engine_t engine;
+  int level;
+  struct libdeflate_compressor* c; /* libdeflate; for ISA-L the fallback */
+  struct isal_zstream* zs;         /* ISA-L only */
+  uint8_t* level_buf;              /* ISA-L's per-level hash tables */
+  uint32_t level_buf_size;
   walk_t w; /* the walker's tables, kept with the compressor */
 };
 
-int pipe__dfb_new(int level, pipe_dfb_t** out) {
+int pipe__dfb_new(pipe_dfb_engine_t engine, int level, pipe_dfb_t** out) {
   pipe_dfb_t* d;
   *out = NULL;
-  if (level < 1 || level > 12) return PIPE_EINVAL;
+  if (engine == PIPE_DFB_LIBDEFLATE ? level < 1 || level > 12
+      : engine == PIPE_DFB_ISAL     ? level < 1 || level > ISAL_DEF_MAX_LEVEL
+                                    : 1)
+    return PIPE_EINVAL;
   d = calloc(1, sizeof(*d));
   if (d == NULL) return PIPE_ENOMEM;
-  d->c = libdeflate_alloc_compressor(level);
-  if (d->c == NULL) {
-    free(d);
-    return PIPE_ENOMEM;
+  d->engine = engine;
+  d->level = level;
+  if (engine == PIPE_DFB_ISAL) {
+    d->level_buf_size = level == 1   ? ISAL_DEF_LVL1_DEFAULT
+                        : level == 2 ? ISAL_DEF_LVL2_DEFAULT
+                                     : ISAL_DEF_LVL3_DEFAULT;
+    d->zs = malloc(sizeof(*d->zs));
+    d->level_buf = malloc(d->level_buf_size);
+    if (d->zs == NULL || d->level_buf == NULL) goto fail;
+  } else {
+    d->c = libdeflate_alloc_compressor(level);
+    if (d->c == NULL) goto fail;
   }
   *out = d;
   return 0;
+fail:
+  pipe__dfb_free(d);
+  return PIPE_ENOMEM;
 }
 
 void pipe__dfb_free(pipe_dfb_t* d) {
   if (d == NULL) return;
-  libdeflate_free_compressor(d->c);
+  if (d->c != NULL) libdeflate_free_compressor(d->c);
+  free(d->zs);
+  free(d->level_buf);
   free(d);
 }
 
@@ -414,27 +436,20 @@ void pipe__dfb_free(pipe_dfb_t* d) {
 
 size_t pipe__dfb_bound(size_t len) {
   /* NULL: the bound across every compressor of this libdeflate build, so
-   * one figure serves all levels. */
+   * one figure serves all levels. ISA-L output that would not fit in it is
+   * redone with libdeflate (see isal_piece()). */
   return PIPE_GZ_HEADER_LEN + libdeflate_deflate_compress_bound(NULL, len) +
          PIECE_SLACK + PIPE_GZ_TRAILER_LEN;
 }
 
-int pipe__dfb_compress(pipe_dfb_t* d, const uint8_t* in, size_t len, int last,
-                       uint8_t* out, size_t cap, size_t* out_len) {
+/* libdeflate: compress, then (not last) walk to the final block, clear its
+ * BFINAL bit and append an empty stored block. */
+static int libdeflate_piece(pipe_dfb_t* d, const uint8_t* in, size_t len,
+                            int last, uint8_t* out, size_t cap,
+                            size_t* out_len) {
   uint64_t final_bit, end_bit;
   size_t n, end;
   int r;
-  *out_len = 0;
-  if (len == 0) {
-    if (!last) return 0;
-    if (cap < 2) return PIPE_ENOSPC;
-    /* One final fixed-Huffman block holding only end-of-block: what gzip
-     * writes for empty input (and what ends pigz's stream). */
-    out[0] = 0x03;
-    out[1] = 0x00;
-    *out_len = 2;
-    return 0;
-  }
   if (cap < PIECE_SLACK) return PIPE_ENOSPC;
   n = libdeflate_deflate_compress(d->c, in, len, out, cap - PIECE_SLACK);
   if (n == 0) return PIPE_ENOSPC;
@@ -462,6 +477,62 @@ int pipe__dfb_compress(pipe_dfb_t* d, const uint8_t* in, size_t len, int last,
   out[end++] = 0xff;
   *out_len = end;
   return 0;
+}
+
+/* ISA-L: a streaming engine, so no walk is needed: SYNC_FLUSH ends a piece
+ * with the empty stored block itself, end_of_stream writes the final
+ * block. A fresh stream per block (isal_deflate_init), no dictionary, as
+ * for libdeflate. ISA-L has no stored-block fallback for data that does not
+ * compress, and its worst case is a little above libdeflate's bound: a
+ * block that does not fit is redone with libdeflate level 1 (then
+ * walked), so the output buffer never needs more than that bound. */
+static int isal_piece(pipe_dfb_t* d, const uint8_t* in, size_t len, int last,
+                      uint8_t* out, size_t cap, size_t* out_len) {
+  struct isal_zstream* z = d->zs;
+  int r;
+  isal_deflate_init(z);
+  z->level = (uint32_t)d->level;
+  z->level_buf = d->level_buf;
+  z->level_buf_size = d->level_buf_size;
+  z->gzip_flag = IGZIP_DEFLATE;
+  z->end_of_stream = last ? 1 : 0;
+  z->flush = last ? NO_FLUSH : SYNC_FLUSH;
+  z->next_in = (uint8_t*)in;
+  z->avail_in = (uint32_t)len;
+  z->next_out = out;
+  z->avail_out = cap > UINT32_MAX ? UINT32_MAX : (uint32_t)cap;
+  r = isal_deflate(z);
+  if (r == COMP_OK && z->avail_in == 0 &&
+      z->internal_state.state == (last ? ZSTATE_END : ZSTATE_NEW_HDR)) {
+    *out_len = z->total_out;
+    return 0;
+  }
+  if (r != COMP_OK) return PIPE_EIO;
+  /* Out of room: the fallback. */
+  if (d->c == NULL) {
+    d->c = libdeflate_alloc_compressor(1);
+    if (d->c == NULL) return PIPE_ENOMEM;
+  }
+  return libdeflate_piece(d, in, len, last, out, cap, out_len);
+}
+
+int pipe__dfb_compress(pipe_dfb_t* d, const uint8_t* in, size_t len, int last,
+                       uint8_t* out, size_t cap, size_t* out_len) {
+  *out_len = 0;
+  if (len == 0) {
+    if (!last) return 0;
+    if (cap < 2) return PIPE_ENOSPC;
+    /* One final fixed-Huffman block holding only end-of-block: what gzip
+     * writes for empty input (and what ends pigz's stream). */
+    out[0] = 0x03;
+    out[1] = 0x00;
+    *out_len = 2;
+    return 0;
+  }
+  if (d->engine == PIPE_DFB_ISAL && len <= UINT32_MAX)
+    return isal_piece(d, in, len, last, out, cap, out_len);
+  if (d->c == NULL) return PIPE_EINVAL;
+  return libdeflate_piece(d, in, len, last, out, cap, out_len);
 }
 
 /* ---- the gzip wrapper ---------------------------------------------------- */

@@ -34,10 +34,18 @@
 
 typedef struct pipe_dfb_s pipe_dfb_t;
 
-/** A compressor at libdeflate level 1..12 (the stage maps gzip's -1..-9 to
+/** The engines: libdeflate (levels 1..12; every piece but the last is
+ *  walked to clear its final block) or ISA-L's igzip (levels 1..3; a
+ *  streaming engine that ends a piece with a sync flush itself). */
+typedef enum pipe_dfb_engine_e {
+  PIPE_DFB_LIBDEFLATE,
+  PIPE_DFB_ISAL
+} pipe_dfb_engine_t;
+
+/** A compressor for engine at its level (the stage maps gzip's -1..-9 to
  *  these: see src/stages/gzip.c). Returns 0 and *out, PIPE_EINVAL for a
- *  bad level or PIPE_ENOMEM. Any thread. */
-int pipe__dfb_new(int level, pipe_dfb_t** out);
+ *  bad engine or level, or PIPE_ENOMEM. Any thread. */
+int pipe__dfb_new(pipe_dfb_engine_t engine, int level, pipe_dfb_t** out);
 
 /** Frees c (NULL is ignored). */
 void pipe__dfb_free(pipe_dfb_t* c);

@@ -109,8 +109,16 @@
 #include "pipe/gzip.h"
 #include "pipe/pipeline.h"
 
-/* gzip -N -> libdeflate level (index N); see the table above. */
-static const int engine_level[10] = {0, 1, 2, 3, 4, 5, 6, 7, 8, 9};
+/* gzip -N -> engine and its level (index N); see the tables above. */
+static const struct {
+  pipe_dfb_engine_t engine;
+  int level;
+} level_map[10] = {
+    {PIPE_DFB_LIBDEFLATE, 0}, {PIPE_DFB_ISAL, 1},       {PIPE_DFB_ISAL, 2},
+    {PIPE_DFB_ISAL, 3},       {PIPE_DFB_LIBDEFLATE, 4}, {PIPE_DFB_LIBDEFLATE, 5},
+    {PIPE_DFB_LIBDEFLATE, 6}, {PIPE_DFB_LIBDEFLATE, 7}, {PIPE_DFB_LIBDEFLATE, 8},
+    {PIPE_DFB_LIBDEFLATE, 9},
+};
 
 #define GZ_MAX_THREADS 1024
 #define GZ_MIN_BLOCK ((size_t)1024)
@@ -144,6 +152,7 @@ typedef struct gz_job_s {
 
 struct gz_s {
   pipe_stage_t stage; /* first */
+  pipe_dfb_engine_t engine;
   int engine_level;
   int level; /* gzip's -N: the header's XFL */
   unsigned threads;
@@ -223,7 +232,7 @@ static int start_filling(gz_t* g) {
     if (j->in == NULL) return PIPE_ENOMEM;
   }
   if (j->comp == NULL) {
-    r = pipe__dfb_new(g->engine_level, &j->comp);
+    r = pipe__dfb_new(g->engine, g->engine_level, &j->comp);
     if (r < 0) return r;
   }
   j->gz = g;
@@ -540,7 +549,8 @@ int pipe_gzip_new(pipe_pipeline_t* pl, const pipe_gzip_config_t* cfg,
   r = pipe_stage_new(pl, &gz_ops, &s);
   if (r < 0) return r;
   g = (gz_t*)s;
-  g->engine_level = engine_level[level];
+  g->engine = level_map[level].engine;
+  g->engine_level = level_map[level].level;
   g->level = level;
   g->threads = cfg->threads > 0 ? (unsigned)cfg->threads : default_threads();
   g->nslots = g->threads + 1;

@@ -118,14 +118,14 @@ Test(deflate_block, walker_refuses_every_truncation_and_garbage) {
 }
 
 /* Joins pieces of data (cut at `bs`) into one member as the stage does. */
-static uint8_t* join(const uint8_t* data, size_t len, size_t bs, int level,
-                     size_t* out_len) {
+static uint8_t* join(const uint8_t* data, size_t len, size_t bs,
+                     pipe_dfb_engine_t engine, int level, size_t* out_len) {
   pipe_dfb_t* c;
   size_t cap = pipe__dfb_bound(bs) * (len / bs + 2), n = 0, off;
   uint8_t* out = malloc(cap);
   uint32_t crc = 0;
   cr_assert_not_null(out);
-  cr_assert_eq(pipe__dfb_new(level, &c), 0);
+  cr_assert_eq(pipe__dfb_new(engine, level, &c), 0);
   pipe__gz_header(out, level);
   n = PIPE_GZ_HEADER_LEN;
   off = 0;
@@ -153,17 +153,22 @@ static uint8_t* join(const uint8_t* data, size_t len, size_t bs, int level,
 Test(deflate_block, pieces_join_into_one_member_that_zlib_reads_to_the_end) {
   static const size_t sizes[] = {0, 1, 4095, 4096, 4097, 3 * 4096 + 5,
                                  100000};
-  static const int levels[] = {1, 6, 9};
+  static const struct {
+    pipe_dfb_engine_t e;
+    int level;
+  } engines[] = {{PIPE_DFB_LIBDEFLATE, 1}, {PIPE_DFB_LIBDEFLATE, 6},
+                 {PIPE_DFB_LIBDEFLATE, 9}, {PIPE_DFB_ISAL, 1},
+                 {PIPE_DFB_ISAL, 2},       {PIPE_DFB_ISAL, 3}};
   size_t i, k;
   uint8_t* text = gzh_text(100000, 4);
   uint8_t* rnd = th_pattern(100000, 5);
   for (i = 0; i < sizeof(sizes) / sizeof(sizes[0]); i++)
-    for (k = 0; k < 3; k++) {
+    for (k = 0; k < sizeof(engines) / sizeof(engines[0]); k++) {
       int d;
       for (d = 0; d < 2; d++) {
         size_t n, len = sizes[i];
         const uint8_t* data = d ? rnd : text;
-        uint8_t* gz = join(data, len, 4096, levels[k], &n);
+        uint8_t* gz = join(data, len, 4096, engines[k].e, engines[k].level, &n);
         uint8_t* back = malloc(len + 1);
         z_stream z;
         memset(&z, 0, sizeof(z));
@@ -185,11 +190,59 @@ Test(deflate_block, pieces_join_into_one_member_that_zlib_reads_to_the_end) {
   free(rnd);
 }
 
+/* ISA-L's worst case is a little above libdeflate's bound, which sizes the
+ * stage's buffers: a block that does not fit is redone with libdeflate. */
+Test(deflate_block, isal_output_that_does_not_fit_is_redone_with_libdeflate) {
+  size_t len = 1 << 20, n_ld, cap, got;
+  uint8_t* rnd = th_pattern(len, 6);
+  struct libdeflate_compressor* ld = libdeflate_alloc_compressor(1);
+  uint8_t* out = malloc(pipe__dfb_bound(len));
+  uint8_t* back = malloc(len);
+  pipe_dfb_t* c;
+  z_stream z;
+  cr_assert_not_null(out);
+  n_ld = libdeflate_deflate_compress(ld, rnd, len, out, pipe__dfb_bound(len));
+  cr_assert_gt(n_ld, len, "random data is stored");
+  cap = n_ld + 8 + 5; /* libdeflate's piece fits, ISA-L's (len + 106) not */
+  cr_assert_lt(cap, len + 106, "premise: cap %zu is too small for ISA-L", cap);
+  cr_assert_eq(pipe__dfb_new(PIPE_DFB_ISAL, 1, &c), 0);
+  cr_assert_eq(pipe__dfb_compress(c, rnd, len, 0, out, cap, &got), 0);
+  cr_assert_leq(got, cap);
+  cr_assert_eq(memcmp(out + got - 4, "\x00\x00\xff\xff", 4), 0);
+  /* A final empty block after it, and the piece inflates to the data. */
+  out[got] = 0x03;
+  out[got + 1] = 0x00;
+  memset(&z, 0, sizeof(z));
+  cr_assert_eq(inflateInit2(&z, -15), Z_OK);
+  z.next_in = out;
+  z.avail_in = (uInt)got + 2;
+  z.next_out = back;
+  z.avail_out = (uInt)len;
+  cr_assert_eq(inflate(&z, Z_FINISH), Z_STREAM_END);
+  cr_assert_eq(z.total_out, len);
+  cr_assert_eq(memcmp(back, rnd, len), 0);
+  inflateEnd(&z);
+  pipe__dfb_free(c);
+  libdeflate_free_compressor(ld);
+  free(back);
+  free(out);
+  free(rnd);
+}
+
+Test(deflate_block, bad_engine_or_level_is_refused) {
+  pipe_dfb_t* c = (pipe_dfb_t*)1;
+  cr_assert_eq(pipe__dfb_new(PIPE_DFB_ISAL, 4, &c), PIPE_EINVAL);
+  cr_assert_null(c);
+  cr_assert_eq(pipe__dfb_new(PIPE_DFB_ISAL, 0, &c), PIPE_EINVAL);
+  cr_assert_eq(pipe__dfb_new(PIPE_DFB_LIBDEFLATE, 13, &c), PIPE_EINVAL);
+  cr_assert_eq(pipe__dfb_new((pipe_dfb_engine_t)7, 1, &c), PIPE_EINVAL);
+}
+
 Test(deflate_block, empty_last_piece_is_the_two_byte_final_block) {
   pipe_dfb_t* c;
   uint8_t out[16];
   size_t n = 99;
-  cr_assert_eq(pipe__dfb_new(6, &c), 0);
+  cr_assert_eq(pipe__dfb_new(PIPE_DFB_LIBDEFLATE, 6, &c), 0);
   cr_assert_eq(pipe__dfb_compress(c, NULL, 0, 1, out, sizeof(out), &n), 0);
   cr_assert_eq(n, 2);
   cr_assert_eq(out[0], 0x03);
