@@ -21,40 +21,61 @@
  * reported the last member's size. One member is read whole by all of them
  * (tests/stages/test_gzip.c, tests/integration/test_browser_gzip.c).
  *
- * ---- Engine and level mapping -------------------------------------------
- * Measured on 200 MB of csv2json NDJSON (gencsv), one core, 1 MiB blocks,
- * CPU time (the VM is shared, so wall times are noisy: best of 3):
+ * ---- Engines, levels and the join (issue 12) ----------------------------
+ * Three ways to make one member were measured (bench/micro/gzip_blocks.c,
+ * one core, thread CPU seconds, 1 MiB blocks; "csv" is the first 100 MB of
+ * bench/data/big.csv = gencsv 250m, "json" its 185.7 MB of NDJSON from
+ * csv2json; shared 2-core VM, so CPU, not wall):
  *
- *   engine          level   MB/s/core   output      vs pigz -6 (45.19 MB)
- *   zlib deflate      1        127       56.16 MB
- *   zlib deflate      6         46       45.45 MB     +0.6%
- *   zlib deflate      9         16       43.83 MB
- *   libdeflate 1.14   1        206       51.97 MB
- *   libdeflate        5         94       45.81 MB     +1.4%
- *   libdeflate        6         82       45.01 MB     -0.4%
- *   libdeflate        9         26       42.98 MB
- *   ISA-L igzip       1        394       55.26 MB
- *   ISA-L igzip       3        242       52.09 MB    +15%
- *   whole commands (wall, loaded machine): gzip -6 6.1 s 45.11 MB;
- *   pigz -p 2 -6 3.2 s (4.3 s CPU) 45.19 MB; libdeflate-gzip -6 3.4 s
- *   44.78 MB; igzip -3 0.7 s 51.83 MB; this stage, -6, 2 threads: 2.6-2.8 s
- *   CPU, 45.01 MB, 7 MiB max RSS.
+ *   per block                     csv s   csv bytes     json s  json bytes
+ *   libdeflate 6, compress only   1.557   35,134,498    1.859   41,792,515
+ *     + our walker (find BFINAL)  +0.127  (+8.1%)       +0.151  (+8.1%)
+ *     + zlib inflate(Z_BLOCK)     +0.267  (+17.2%)      +0.349  (+18.7%)
+ *   piece, libdeflate 6 + walk    1.653   35,134,911    2.024   41,793,283
+ *   piece, libdeflate 1 + walk    0.580   38,262,305    0.761   48,250,768
+ *   piece, libdeflate 2 / 3       0.813 / 0.983  37.33 / 36.87 MB
+ *   piece, libdeflate 9 + walk    3.518   34,685,413    6.087   39,903,225
+ *   piece, ISA-L 1 (sync flush)   0.227   40,962,509    0.291   51,316,417
+ *   piece, ISA-L 2                0.238   39,401,669    0.301   49,786,313
+ *   piece, ISA-L 3                0.276   38,785,419    0.533   48,357,023
+ *   CRC-32 + crc32_combine        0.007                 0.013
+ *   whole-file peers, csv: pigz -p 1 -6 3.26 s 35,221,135 B; pigz -p 1 -1
+ *   0.83 s 41,565,545 B; igzip -1 0.28 s 40,860,896 B; igzip -3 0.29 s
+ *   38,655,891 B.
  *
- * gzip -N maps to libdeflate level N, for every N: libdeflate's levels
- * follow zlib's, and at each one it is faster than zlib (1.6-1.8x) and
- * smaller. -6 must stay within 1% of pigz -6's size: level 6 is 0.4%
- * smaller; level 5 is 1.4% larger at 1 MiB blocks (+0.95% only with 4 MiB
- * blocks, i.e. four times the memory, and barely), so -6 stays at 6. That
- * puts us at ~1.6x pigz's CPU efficiency, short of the 2x wall target on 2
- * cores: no engine available here reaches 2x at pigz -6's size.
- * Levels 10-12 (near-optimal parsing) cost 10x the time of 9 for ~4%: not
- * reachable through gzip's -N.
- * ISA-L is not used. Its levels 1-3 are 15-20% larger than libdeflate's at
- * levels 3-6; only at -1 would it pay (1.9x libdeflate 1's speed, still
- * smaller than gzip -1's output), which is not worth a second engine and a
- * new dependency today.
+ * (a) libdeflate per block, joined: libdeflate always sets BFINAL on its
+ *   last block, so every piece but the stream's last is walked once, on the
+ *   worker that compressed it, to find that block's header; the bit is
+ *   cleared and an empty stored block (00 00 FF FF) ends the piece on a
+ *   byte boundary (src/codec/deflate_block.c). zlib's inflate(Z_BLOCK), the
+ *   gzjoin.c way, costs 17-19% of the compression time because it decodes
+ *   everything; our decode-only walker costs 8%. Output is byte for byte
+ *   what blocked libdeflate wrote before, plus 4-6 bytes per block.
+ * (b) zlib with pigz's 32 KiB dictionary and Z_SYNC_FLUSH: one member by
+ *   construction, pigz's own output (35,221,135 B on csv, 0.25% larger than
+ *   (a): libdeflate's better parsing outweighs the dictionary), and zlib -6
+ *   costs what pigz costs (pigz -p 1 -6: 3.26 s vs 1.65 s for (a)): it
+ *   cannot reach 1.9x pigz.
+ * (c) ISA-L: a streaming engine, sync flush ends a piece, no walk; 2.5-7x
+ *   cheaper than libdeflate at the same nominal level, but 7-23% larger,
+ *   and it has levels 1-3 only: it cannot give pigz -6's size.
+ *
+ * So: gzip -4..-9 = (a), libdeflate level N (at -6, 0.2% smaller than pigz
+ * -6 on csv); gzip -1..-3 = (c), ISA-L level N: -1 is smaller than pigz -1
+ * (40.96 vs 41.57 MB on csv) at a quarter of its CPU, and on a par with
+ * igzip -1 (the same engine; ISA-L -1 lies within 0.3% of igzip -1's bytes).
+ * libdeflate 1-3 were 2.5-3.6x the CPU of ISA-L 1-3 for 5-7% less output:
+ * the fast levels are for speed. Whole-command speed and size against
+ * pigz -p 2 and igzip: bench/RESULTS.md ("gzip").
+ * Levels 10-12 of libdeflate (near-optimal parsing) cost 10x the time of 9
+ * for ~4%: not reachable through gzip's -N.
+ * The walker is ~2x faster than zlib's inflate because it writes nothing:
+ * a 10-bit table lookup per code with the extra-bit count in the entry, no
+ * branch between literal and length (they alternate unpredictably), the
+ * bits in a 64-bit register. Longer codes (rare) take a canonical decode.
  *
  * ---- Block size ----------------------------------------------------------
+ * (Measured before issue 12, on members; a piece is the same bytes plus 4-6.)
  * libdeflate level 6 by block size: 256 KiB 45.71 MB, 512 KiB 45.25 MB,
  * 1 MiB 45.01 MB, 2 MiB 44.88 MB, 4 MiB 44.82 MB, 8 MiB 44.80 MB (level 1:
  * 52.65 / 52.20 / 51.97 MB for 256 KiB / 512 KiB / 1 MiB). 1 MiB is the
