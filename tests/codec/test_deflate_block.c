@@ -117,6 +117,41 @@ Test(deflate_block, walker_refuses_every_truncation_and_garbage) {
   libdeflate_free_compressor(c);
 }
 
+Test(deflate_block, walker_survives_random_corruption) {
+  /* Flipped bits and random bytes: any answer but a crash or a read
+   * outside the buffer (ASan) is fine; a stream it accepts ends inside. */
+  size_t len = 30000, cap, n, i;
+  uint8_t* text = gzh_text(len, 7);
+  struct libdeflate_compressor* c = libdeflate_alloc_compressor(6);
+  uint8_t *z, *t;
+  uint32_t x = 12345;
+  cap = libdeflate_deflate_compress_bound(c, len);
+  z = malloc(cap);
+  n = libdeflate_deflate_compress(c, text, len, z, cap);
+  t = malloc(n);
+  for (i = 0; i < 3000; i++) {
+    uint64_t fb, eb;
+    int k, r;
+    memcpy(t, z, n);
+    for (k = 0; k < 1 + (int)(i % 4); k++) {
+      x ^= x << 13;
+      x ^= x >> 17;
+      x ^= x << 5;
+      if (i % 5 == 4)
+        t[x % n] = (uint8_t)(x >> 8); /* a random byte */
+      else
+        t[(x >> 3) % n] ^= (uint8_t)(1u << (x & 7)); /* a flipped bit */
+    }
+    r = pipe__deflate_walk(t, n, &fb, &eb);
+    cr_assert(r == 0 || r == PIPE_EGZIP || r == PIPE_ETRUNC, "%d", r);
+    if (r == 0) cr_assert(fb < eb && eb <= (uint64_t)n * 8);
+  }
+  free(t);
+  free(z);
+  free(text);
+  libdeflate_free_compressor(c);
+}
+
 /* Joins pieces of data (cut at `bs`) into one member as the stage does. */
 static uint8_t* join(const uint8_t* data, size_t len, size_t bs,
                      pipe_dfb_engine_t engine, int level, size_t* out_len) {
