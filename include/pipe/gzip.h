@@ -1,10 +1,11 @@
 /* pipe — gzip compression and decompression stages.
  *
  * Compression (pipe_gzip_new) cuts its input into blocks of `block_size`
- * bytes and compresses each on the libuv thread pool into a complete gzip
- * member; the members are written in input order. A file of several
- * members is standard gzip (RFC 1952 2.2): gzip -d, pigz -d, zcat, Python's
- * gzip module and this library's gunzip all read it as one stream.
+ * bytes, compresses each on the libuv thread pool, and joins them in input
+ * order into ONE gzip member (pigz's shape): one header, one deflate
+ * stream, one trailer (CRC-32 of all the input, ISIZE = its length modulo
+ * 2^32). Every gzip decoder reads it whole, including those that stop after
+ * the first member (browsers, Python's zlib.decompressobj, gzip -l).
  *
  * Thread pool requirement: libuv's pool is global to the process and fixed
  * at its first use (UV_THREADPOOL_SIZE, default 4). Compression keeps up to
@@ -35,7 +36,8 @@ typedef struct pipe_gzip_config_s {
                         0 means min(CPUs, UV_THREADPOOL_SIZE - 1); else
                         1 .. PIPE_GZIP_MAX_THREADS */
   size_t block_size; /* input bytes per independently compressed block
-                        (= per gzip member); 0 means the default,
+                        (one piece of the one member's deflate stream;
+                        blocks share no dictionary); 0 means the default,
                         PIPE_GZIP_DEFAULT_BLOCK; else PIPE_GZIP_MIN_BLOCK ..
                         PIPE_GZIP_MAX_BLOCK */
 } pipe_gzip_config_t;
@@ -55,9 +57,10 @@ typedef struct pipe_gzip_config_s {
  *  per thread: ~8 MiB for 2 threads at the default. */
 #define PIPE_GZIP_DEFAULT_BLOCK ((size_t)1 << 20)
 
-/** Standard gzip (RFC 1952) out, compressed on the libuv thread pool,
- *  several blocks in flight, output in order, memory bounded. Empty input
- *  gives the 20-byte empty member `gzip < /dev/null` writes. cfg may be
+/** Standard gzip (RFC 1952) out, one member, compressed on the libuv
+ *  thread pool, several blocks in flight, output in order, memory bounded.
+ *  Levels 1-3 use ISA-L, 4-9 libdeflate (see src/stages/gzip.c). Empty
+ *  input gives the 20-byte member `gzip < /dev/null` writes. cfg may be
  *  NULL. Returns 0 and *out (out may be NULL), or < 0: PIPE_EINVAL for a
  *  bad level, thread count or block size, PIPE_ENOMEM. Loop thread only. */
 PIPE_EXTERN int pipe_gzip_new(pipe_pipeline_t* pl, const pipe_gzip_config_t* cfg,
@@ -68,7 +71,9 @@ typedef struct pipe_gzip_stats_s {
   unsigned threads;      /* jobs in flight at most (config in force) */
   unsigned slots;        /* job slots: threads + 1 */
   size_t block_size;     /* in force */
-  uint64_t blocks;       /* members written */
+  uint64_t blocks;       /* pieces written: one per block, plus an empty
+                            last one when the input ends on a block
+                            boundary (or is empty) */
   unsigned max_inflight; /* most jobs on the thread pool at once */
   size_t out_pool_limit; /* compressed-block buffers, at most out */
   size_t out_pool_peak;  /* most of them out at once */

@@ -1,50 +1,81 @@
-/* The gzip stage: block-parallel compression on the libuv thread pool.
+/* The gzip stage: block-parallel compression on the libuv thread pool,
+ * written as ONE gzip member.
  *
- * Shape (pigz, "blocked gzip"): input is cut into blocks of block_size
- * bytes; each block is compressed by a worker into one complete gzip member
- * (src/codec/gzip_member.c) and the members are pushed downstream strictly
- * in input order. Concatenated members are one valid gzip file (RFC 1952
- * 2.2). Unlike pigz we do not prime each block with the previous block's
- * tail as a dictionary and join CRCs into a single member: the engine,
- * libdeflate, is whole-buffer with no dictionary support, and its speed is
- * worth far more than the lost dictionary costs (zlib -6 in independent
- * 1 MiB blocks: 45.45 MB, as one stream: 45.18 MB, +0.6%). DESIGN.md's
- * "one member" plan is changed for that reason.
+ * Shape (pigz): input is cut into blocks of block_size bytes; each block is
+ * compressed by a worker into one piece of a single deflate stream
+ * (src/codec/deflate_block.c) and the pieces are pushed downstream strictly
+ * in input order, behind one gzip header and followed by one trailer:
  *
- * ---- Engine and level mapping -------------------------------------------
- * Measured on 200 MB of csv2json NDJSON (gencsv), one core, 1 MiB blocks,
- * CPU time (the VM is shared, so wall times are noisy: best of 3):
+ *   header | piece 0 ... piece n-2 (each ending in 00 00 FF FF) | last
+ *   piece (the stream's only final block) | CRC-32 | ISIZE
  *
- *   engine          level   MB/s/core   output      vs pigz -6 (45.19 MB)
- *   zlib deflate      1        127       56.16 MB
- *   zlib deflate      6         46       45.45 MB     +0.6%
- *   zlib deflate      9         16       43.83 MB
- *   libdeflate 1.14   1        206       51.97 MB
- *   libdeflate        5         94       45.81 MB     +1.4%
- *   libdeflate        6         82       45.01 MB     -0.4%
- *   libdeflate        9         26       42.98 MB
- *   ISA-L igzip       1        394       55.26 MB
- *   ISA-L igzip       3        242       52.09 MB    +15%
- *   whole commands (wall, loaded machine): gzip -6 6.1 s 45.11 MB;
- *   pigz -p 2 -6 3.2 s (4.3 s CPU) 45.19 MB; libdeflate-gzip -6 3.4 s
- *   44.78 MB; igzip -3 0.7 s 51.83 MB; this stage, -6, 2 threads: 2.6-2.8 s
- *   CPU, 45.01 MB, 7 MiB max RSS.
+ * The CRC-32 of each block is taken on its worker and joined on the loop
+ * thread with crc32_combine as the pieces go out; ISIZE is the total input
+ * length modulo 2^32. Blocks share no dictionary (libdeflate has none):
+ * back-references never cross a piece, at a cost measured below.
  *
- * gzip -N maps to libdeflate level N, for every N: libdeflate's levels
- * follow zlib's, and at each one it is faster than zlib (1.6-1.8x) and
- * smaller. -6 must stay within 1% of pigz -6's size: level 6 is 0.4%
- * smaller; level 5 is 1.4% larger at 1 MiB blocks (+0.95% only with 4 MiB
- * blocks, i.e. four times the memory, and barely), so -6 stays at 6. That
- * puts us at ~1.6x pigz's CPU efficiency, short of the 2x wall target on 2
- * cores: no engine available here reaches 2x at pigz -6's size.
- * Levels 10-12 (near-optimal parsing) cost 10x the time of 9 for ~4%: not
- * reachable through gzip's -N.
- * ISA-L is not used. Its levels 1-3 are 15-20% larger than libdeflate's at
- * levels 3-6; only at -1 would it pay (1.9x libdeflate 1's speed, still
- * smaller than gzip -1's output), which is not worth a second engine and a
- * new dependency today.
+ * Why one member: RFC 1952 allows several, and we wrote one per block until
+ * issue 12, but many decoders stop after the first member, some silently:
+ * Chromium's Content-Encoding: gzip kept only the first MiB with no error,
+ * Python's zlib.decompressobj(31) left the rest in unused_data, gzip -l
+ * reported the last member's size. One member is read whole by all of them
+ * (tests/stages/test_gzip.c, tests/integration/test_browser_gzip.c).
+ *
+ * ---- Engines, levels and the join (issue 12) ----------------------------
+ * Three ways to make one member were measured (bench/micro/gzip_blocks.c,
+ * one core, thread CPU seconds, 1 MiB blocks; "csv" is the first 100 MB of
+ * bench/data/big.csv = gencsv 250m, "json" its 185.7 MB of NDJSON from
+ * csv2json; shared 2-core VM, so CPU, not wall):
+ *
+ *   per block                     csv s   csv bytes     json s  json bytes
+ *   libdeflate 6, compress only   1.557   35,134,498    1.859   41,792,515
+ *     + our walker (find BFINAL)  +0.127  (+8.1%)       +0.151  (+8.1%)
+ *     + zlib inflate(Z_BLOCK)     +0.267  (+17.2%)      +0.349  (+18.7%)
+ *   piece, libdeflate 6 + walk    1.653   35,134,911    2.024   41,793,283
+ *   piece, libdeflate 1 + walk    0.580   38,262,305    0.761   48,250,768
+ *   piece, libdeflate 2 / 3       0.813 / 0.983  37.33 / 36.87 MB
+ *   piece, libdeflate 9 + walk    3.518   34,685,413    6.087   39,903,225
+ *   piece, ISA-L 1 (sync flush)   0.227   40,962,509    0.291   51,316,417
+ *   piece, ISA-L 2                0.238   39,401,669    0.301   49,786,313
+ *   piece, ISA-L 3                0.276   38,785,419    0.533   48,357,023
+ *   CRC-32 + crc32_combine        0.007                 0.013
+ *   whole-file peers, csv: pigz -p 1 -6 3.26 s 35,221,135 B; pigz -p 1 -1
+ *   0.83 s 41,565,545 B; igzip -1 0.28 s 40,860,896 B; igzip -3 0.29 s
+ *   38,655,891 B.
+ *
+ * (a) libdeflate per block, joined: libdeflate always sets BFINAL on its
+ *   last block, so every piece but the stream's last is walked once, on the
+ *   worker that compressed it, to find that block's header; the bit is
+ *   cleared and an empty stored block (00 00 FF FF) ends the piece on a
+ *   byte boundary (src/codec/deflate_block.c). zlib's inflate(Z_BLOCK), the
+ *   gzjoin.c way, costs 17-19% of the compression time because it decodes
+ *   everything; our decode-only walker costs 8%. Output is byte for byte
+ *   what blocked libdeflate wrote before, plus 4-6 bytes per block.
+ * (b) zlib with pigz's 32 KiB dictionary and Z_SYNC_FLUSH: one member by
+ *   construction, pigz's own output (35,221,135 B on csv, 0.25% larger than
+ *   (a): libdeflate's better parsing outweighs the dictionary), and zlib -6
+ *   costs what pigz costs (pigz -p 1 -6: 3.26 s vs 1.65 s for (a)): it
+ *   cannot reach 1.9x pigz.
+ * (c) ISA-L: a streaming engine, sync flush ends a piece, no walk; 2.5-7x
+ *   cheaper than libdeflate at the same nominal level, but 7-23% larger,
+ *   and it has levels 1-3 only: it cannot give pigz -6's size.
+ *
+ * So: gzip -4..-9 = (a), libdeflate level N (at -6, 0.2% smaller than pigz
+ * -6 on csv); gzip -1..-3 = (c), ISA-L level N: -1 is smaller than pigz -1
+ * (40.96 vs 41.57 MB on csv) at a quarter of its CPU, and on a par with
+ * igzip -1 (the same engine; ISA-L -1 lies within 0.3% of igzip -1's bytes).
+ * libdeflate 1-3 were 2.5-3.6x the CPU of ISA-L 1-3 for 5-7% less output:
+ * the fast levels are for speed. Whole-command speed and size against
+ * pigz -p 2 and igzip: bench/RESULTS.md ("gzip").
+ * Levels 10-12 of libdeflate (near-optimal parsing) cost 10x the time of 9
+ * for ~4%: not reachable through gzip's -N.
+ * The walker is ~2x faster than zlib's inflate because it writes nothing:
+ * a 10-bit table lookup per code with the extra-bit count in the entry, no
+ * branch between literal and length (they alternate unpredictably), the
+ * bits in a 64-bit register. Longer codes (rare) take a canonical decode.
  *
  * ---- Block size ----------------------------------------------------------
+ * (Measured before issue 12, on members; a piece is the same bytes plus 4-6.)
  * libdeflate level 6 by block size: 256 KiB 45.71 MB, 512 KiB 45.25 MB,
  * 1 MiB 45.01 MB, 2 MiB 44.88 MB, 4 MiB 44.82 MB, 8 MiB 44.80 MB (level 1:
  * 52.65 / 52.20 / 51.97 MB for 256 KiB / 512 KiB / 1 MiB). 1 MiB is the
@@ -95,12 +126,20 @@
 #include <string.h>
 #include <uv.h>
 
-#include "codec/gzip_member.h"
+#include "codec/deflate_block.h"
 #include "pipe/gzip.h"
 #include "pipe/pipeline.h"
 
-/* gzip -N -> libdeflate level (index N); see the table above. */
-static const int engine_level[10] = {0, 1, 2, 3, 4, 5, 6, 7, 8, 9};
+/* gzip -N -> engine and its level (index N); see the tables above. */
+static const struct {
+  pipe_dfb_engine_t engine;
+  int level;
+} level_map[10] = {
+    {PIPE_DFB_LIBDEFLATE, 0}, {PIPE_DFB_ISAL, 1},       {PIPE_DFB_ISAL, 2},
+    {PIPE_DFB_ISAL, 3},       {PIPE_DFB_LIBDEFLATE, 4}, {PIPE_DFB_LIBDEFLATE, 5},
+    {PIPE_DFB_LIBDEFLATE, 6}, {PIPE_DFB_LIBDEFLATE, 7}, {PIPE_DFB_LIBDEFLATE, 8},
+    {PIPE_DFB_LIBDEFLATE, 9},
+};
 
 /* The ranges are the public ones (pipe/gzip.h), which the spec parser
  * checks too: one range per option, so a spec never accepts what the stage
@@ -120,34 +159,46 @@ typedef struct gz_s gz_t;
 typedef struct gz_job_s {
   uv_work_t req; /* req.data == this job */
   gz_t* gz;
-  pipe_gzm_t* comp;
+  int gz_level; /* copied from the stage for the worker (header XFL) */
+  pipe_dfb_t* comp;
   uint8_t* in;
   size_t in_len;
+  uint32_t crc; /* set by the worker: CRC-32 of in[0, in_len) */
+  int err;      /* set by the worker: 0 or < 0 */
+  unsigned last : 1; /* the stream's last piece: ends in the final block */
   pipe_buf_t* out;
   uint8_t* out_base; /* out's storage, copied for the worker */
   size_t out_cap;
-  size_t out_len; /* set by the worker: member bytes, 0 on failure */
+  size_t out_len; /* set by the worker: header (seq 0) + piece bytes */
   uint64_t seq;
   int state;
 } gz_job_t;
 
 struct gz_s {
   pipe_stage_t stage; /* first */
+  pipe_dfb_engine_t engine;
   int engine_level;
+  int level; /* gzip's -N: the header's XFL */
   unsigned threads;
   unsigned nslots;
   size_t block_size;
-  size_t bound; /* pipe__gzm_bound(block_size): out_pool chunk size */
+  size_t bound; /* pipe__dfb_bound(block_size): out_pool chunk size */
   gz_job_t* jobs;
   gz_job_t* filling;   /* slot being filled, or NULL */
   pipe_buf_t* pending; /* upstream buffer not yet fully copied (owned) */
+  size_t pending_off;  /* bytes of pending already copied: our read
+                          position, kept here, never in the buffer (which
+                          may be shared, refs > 1, and is not ours) */
   pipe_pool_t* out_pool;
   uint64_t next_seq; /* given to the next slot that starts filling */
-  uint64_t emit_seq; /* next member to push */
+  uint64_t emit_seq; /* next piece to push */
+  uint32_t crc;      /* CRC-32 of the input pushed so far (pieces joined) */
+  uint64_t total;    /* input bytes pushed so far (ISIZE = total mod 2^32) */
   unsigned inflight; /* RUNNING jobs; each holds the stage */
   unsigned max_inflight;
   unsigned ending : 1;        /* end() received */
   unsigned ended : 1;         /* pipe_stage_end() called */
+  unsigned last_made : 1;     /* the last piece's job exists */
   unsigned upstream_full : 1; /* we answered PIPE_FULL: drain owed */
   unsigned destroyed : 1;
   pipe_pool_stats_t final_pool; /* out_pool stats kept past destroy */
@@ -161,7 +212,7 @@ static void job_free(gz_job_t* j) {
   j->out = NULL;
   free(j->in);
   j->in = NULL;
-  pipe__gzm_free(j->comp);
+  pipe__dfb_free(j->comp);
   j->comp = NULL;
   j->state = JOB_FREE;
 }
@@ -205,13 +256,17 @@ static int start_filling(gz_t* g) {
     if (j->in == NULL) return PIPE_ENOMEM;
   }
   if (j->comp == NULL) {
-    r = pipe__gzm_new(g->engine_level, &j->comp);
+    r = pipe__dfb_new(g->engine, g->engine_level, &j->comp);
     if (r < 0) return r;
   }
   j->gz = g;
+  j->gz_level = g->level;
   j->req.data = j;
   j->in_len = 0;
   j->out_len = 0;
+  j->crc = 0;
+  j->err = 0;
+  j->last = 0;
   j->seq = g->next_seq++;
   j->state = JOB_FILLING;
   g->filling = j;
@@ -226,11 +281,21 @@ static int can_accept(gz_t* g) {
 
 /* ---- the worker and its completion -------------------------------------- */
 
-/* Thread pool: compress one block. Touches only the job's own memory. */
+/* Thread pool: compress one block into one piece of the stream (the first
+ * one behind the gzip header), and take its CRC. Touches only the job's own
+ * memory; the trailer's room (8 bytes) is left free at the end of out. */
 static void work_cb(uv_work_t* req) {
   gz_job_t* j = req->data;
-  j->out_len =
-      pipe__gzm_compress(j->comp, j->in, j->in_len, j->out_base, j->out_cap);
+  size_t off = 0, n = 0;
+  if (j->seq == 0) {
+    pipe__gz_header(j->out_base, j->gz_level);
+    off = PIPE_GZ_HEADER_LEN;
+  }
+  j->err = pipe__dfb_compress(j->comp, j->in, j->in_len, j->last,
+                              j->out_base + off,
+                              j->out_cap - off - PIPE_GZ_TRAILER_LEN, &n);
+  j->crc = pipe__crc32(0, j->in, j->in_len);
+  j->out_len = off + n;
 }
 
 static int pump(gz_t* g);
@@ -248,12 +313,13 @@ static void after_work_cb(uv_work_t* req, int status) {
       free(g->jobs);
       g->jobs = NULL;
     }
-  } else if (status < 0 || j->out_len == 0) {
+  } else if (status < 0 || j->err < 0) {
     j->state = JOB_DONE; /* destroy() frees it */
     pipe_stage_fail(s, status < 0 ? status : PIPE_EIO,
-                    "gzip: compressing block %llu failed%s%s",
-                    (unsigned long long)j->seq, status < 0 ? ": " : "",
-                    status < 0 ? uv_strerror(status) : " (bug)");
+                    "gzip: compressing block %llu failed: %s%s",
+                    (unsigned long long)j->seq,
+                    status < 0 ? uv_strerror(status) : pipe_strerror(j->err),
+                    status < 0 ? "" : " (bug)");
   } else {
     j->out->len = j->out_len;
     j->state = JOB_DONE;
@@ -303,26 +369,26 @@ static int fill(gz_t* g) {
     }
     j = g->filling;
     n = g->block_size - j->in_len;
-    if (n > b->len) n = b->len;
-    memcpy(j->in + j->in_len, pipe_buf_data(b), n);
+    if (n > b->len - g->pending_off) n = b->len - g->pending_off;
+    memcpy(j->in + j->in_len, pipe_buf_data(b) + g->pending_off, n);
     j->in_len += n;
-    b->off += n;
-    b->len -= n;
+    g->pending_off += n;
     progress = 1;
     if (j->in_len == g->block_size) {
       j->state = JOB_READY;
       g->filling = NULL;
     }
-    if (b->len == 0) {
+    if (g->pending_off == b->len) {
       g->pending = NULL;
+      g->pending_off = 0;
       pipe_buf_unref(b);
     }
   }
   return progress;
 }
 
-/* Moves everything forward as far as it can go: pushes finished members in
- * order, starts READY jobs, copies pending input, closes the last block and
+/* Moves everything forward as far as it can go: pushes finished pieces in
+ * order (joining their CRCs, and the trailer after the last), starts READY jobs, copies pending input, closes the last block and
  * ends the stage, and drains upstream when it may write again. Called from
  * write, end, resume and every job completion. Returns < 0 on error. */
 static int pump(gz_t* g) {
@@ -332,10 +398,16 @@ static int pump(gz_t* g) {
     int progress = 0;
     gz_job_t* j;
     if (pipe_stage_stopping(s) || g->ended) return 0;
-    /* 1. Finished members, in order, while downstream takes them. */
+    /* 1. Finished pieces, in order, while downstream takes them. */
     while (!s->blocked && (j = find_seq(g, g->emit_seq)) != NULL &&
            j->state == JOB_DONE) {
       pipe_buf_t* b = j->out; /* ownership moves downstream */
+      g->crc = pipe__crc32_combine(g->crc, j->crc, j->in_len);
+      g->total += j->in_len;
+      if (j->last) { /* room was left: out_cap - out_len >= 8 */
+        pipe__gz_trailer(b->base + b->off + b->len, g->crc, g->total);
+        b->len += PIPE_GZ_TRAILER_LEN;
+      }
       j->out = NULL;
       j->state = JOB_FREE;
       g->emit_seq++;
@@ -362,20 +434,24 @@ static int pump(gz_t* g) {
       if (r < 0) return r;
       if (r > 0) progress = 1;
     }
-    /* 4. End of input: the last, partial block; an empty member if there
-     * was no input at all; then end once every member is out. */
+    /* 4. End of input: the block being filled is the last piece; with no
+     * such block (no input, or input ending on a block boundary) an empty
+     * last piece carries the final block. Then end once every piece and the
+     * trailer are out. */
     if (g->ending && g->pending == NULL) {
-      if (g->filling != NULL) {
+      if (g->filling != NULL && !g->last_made) {
+        g->filling->last = 1;
         g->filling->state = JOB_READY;
         g->filling = NULL;
+        g->last_made = 1;
         progress = 1;
-      } else if (g->next_seq == 0) {
-        r = start_filling(g); /* every slot is free: nothing ever ran */
+      } else if (!g->last_made) {
+        r = start_filling(g);
         if (r < 0) {
           pipe_stage_fail(s, r, NULL);
           return r;
         }
-        if (r == 0) progress = 1; /* READY on the next round, in_len 0 */
+        if (r == 0) progress = 1; /* filling, empty: last on the next round */
       } else if (g->emit_seq == g->next_seq) {
         g->ended = 1;
         pipe_stage_end(s);
@@ -406,6 +482,7 @@ static int gz_write(pipe_stage_t* s, pipe_buf_t* buf) {
     pipe_buf_unref(buf);
   } else {
     g->pending = buf;
+    g->pending_off = 0;
     r = pump(g);
     if (r < 0) return r;
   }
@@ -501,11 +578,13 @@ int pipe_gzip_new(pipe_pipeline_t* pl, const pipe_gzip_config_t* cfg,
   r = pipe_stage_new(pl, &gz_ops, &s);
   if (r < 0) return r;
   g = (gz_t*)s;
-  g->engine_level = engine_level[level];
+  g->engine = level_map[level].engine;
+  g->engine_level = level_map[level].level;
+  g->level = level;
   g->threads = cfg->threads > 0 ? (unsigned)cfg->threads : default_threads();
   g->nslots = g->threads + 1;
   g->block_size = cfg->block_size ? cfg->block_size : PIPE_GZIP_DEFAULT_BLOCK;
-  g->bound = pipe__gzm_bound(g->block_size);
+  g->bound = pipe__dfb_bound(g->block_size);
   /* From here on a failure leaves the stage in the pipeline; destroy()
    * (run when the pipeline is freed) copes with what is missing. */
   g->jobs = calloc(g->nslots, sizeof(*g->jobs));

@@ -1,5 +1,7 @@
-/* The gzip stage: output that every gzip reader accepts (ours, gzip -d,
- * pigz -d, Python), at block and buffer boundaries and at every level;
+/* The gzip stage: ONE gzip member whatever the input size, that every gzip
+ * reader accepts (zlib in one call, gzip -d, pigz -d, Python's zlib in one
+ * decompressobj call, Node), at block and buffer boundaries and at every
+ * level, with `gzip -l` giving the true size;
  * bounded memory under a slow sink; the loop stays responsive while the
  * thread pool compresses; clean teardown with jobs in flight. */
 #include <criterion/criterion.h>
@@ -16,12 +18,22 @@ TestSuite(gzip, .init = th_loop_init, .fini = th_loop_fini);
  * keeps them away from the source's 64 KiB buffer boundaries. */
 #define BS ((size_t)65536 + 7)
 
+/* Python's zlib.decompressobj(31), what HTTP clients use: ONE call must
+ * give every byte, reach the end of the stream, and leave nothing unused
+ * (a second member would be left in unused_data). Debian's python. */
 static const char* py_gunzip =
-    "python3 -c 'import gzip,sys; "
-    "sys.stdout.buffer.write(gzip.decompress(sys.stdin.buffer.read()))'";
+    "/usr/bin/python3 -c 'import sys,zlib; d=sys.stdin.buffer.read(); "
+    "o=zlib.decompressobj(31); x=o.decompress(d); "
+    "assert o.eof and not o.unused_data and not o.unconsumed_tail, "
+    "(o.eof, len(o.unused_data)); sys.stdout.buffer.write(x)'";
+
+static const char* node_gunzip =
+    "/usr/bin/node -e 'process.stdout.write(require(\"zlib\").gunzipSync("
+    "require(\"fs\").readFileSync(0)))'";
 
 /* Decompresses with zlib (inflate, resetting between members), the way a
- * reader that knows nothing of our blocks does. Asserts it is valid. */
+ * reader that knows nothing of our blocks does. Asserts it is valid and
+ * counts the members. */
 static uint8_t* zlib_gunzip(const uint8_t* gz, size_t len, size_t* out_len,
                             unsigned* members) {
   z_stream z;
@@ -71,10 +83,13 @@ static uint8_t* check_round_trip(const uint8_t* data, size_t len,
   char what[96];
   snprintf(what, sizeof(what), "round trip of %zu bytes", len);
   gzh_assert_same(back, back_len, data, len, what);
-  want = len == 0 ? 1 : (unsigned)((len + st.block_size - 1) / st.block_size);
-  cr_assert_eq(members, want, "%zu bytes: %u members, want %u", len, members,
-               want);
-  cr_assert_eq(st.blocks, want);
+  cr_assert_eq(members, 1, "%zu bytes: %u members, want one", len, members);
+  /* One piece per started block, plus one: the last partial block, or an
+   * empty piece holding the final block when the input ends on a block
+   * boundary (or is empty). */
+  want = (unsigned)(len / st.block_size + 1);
+  cr_assert_eq(st.blocks, want, "%zu bytes: %llu pieces, want %u", len,
+               (unsigned long long)st.blocks, want);
   free(back);
   return gz;
 }
@@ -221,9 +236,97 @@ Test(gzip, gzip_d_reads_our_output) {
 Test(gzip, pigz_d_reads_our_output) {
   check_system_reader("pigz -dc", "pigz", 6);
 }
-/* Python takes a second to start here (pyenv): fewer cases. */
-Test(gzip, python_gzip_reads_our_output) {
-  check_system_reader(py_gunzip, "python3", 2);
+Test(gzip, python_zlib_decompressobj_reads_our_output_in_one_call) {
+  check_system_reader(py_gunzip, "/usr/bin/python3", 6);
+}
+Test(gzip, node_gunzipsync_reads_our_output) {
+  check_system_reader(node_gunzip, "/usr/bin/node", 6);
+}
+
+/* ---- one member at the default block size ------------------------------ */
+
+#define DB PIPE_GZIP_DEFAULT_BLOCK
+static const size_t default_sizes[] = {0, 1, DB - 1, DB, DB + 1, 3 * DB + 12345};
+#define N_DEFAULT (sizeof(default_sizes) / sizeof(default_sizes[0]))
+
+/* zlib reads gz[0, n) in ONE inflate call as one member: it reaches the end
+ * of the stream exactly at the end of the input, with every byte of data. */
+static void assert_one_member(const uint8_t* gz, size_t n, const uint8_t* data,
+                              size_t len) {
+  z_stream z;
+  uint8_t* back = malloc(len + 1);
+  cr_assert_not_null(back);
+  memset(&z, 0, sizeof(z));
+  cr_assert_eq(inflateInit2(&z, 15 + 16), Z_OK);
+  z.next_in = (Bytef*)gz;
+  z.avail_in = (uInt)n;
+  z.next_out = back;
+  z.avail_out = (uInt)len + 1;
+  cr_assert_eq(inflate(&z, Z_FINISH), Z_STREAM_END, "%zu bytes: %s", len,
+               z.msg ? z.msg : "stream did not end");
+  cr_assert_eq(z.avail_in, 0, "%zu bytes: %u bytes after the first member",
+               len, z.avail_in);
+  gzh_assert_same(back, z.total_out, data, len, "one inflate call");
+  inflateEnd(&z);
+  free(back);
+}
+
+Test(gzip, output_is_one_member_at_every_size_around_the_default_block) {
+  uint8_t* text = gzh_text(3 * DB + 12345, 14);
+  uint8_t* rnd = th_pattern(3 * DB + 12345, 15);
+  size_t i;
+  for (i = 0; i < N_DEFAULT; i++) {
+    int k;
+    for (k = 0; k < 2; k++) {
+      size_t n, len = default_sizes[i];
+      pipe_gzip_stats_t st;
+      uint8_t* gz = gzh_compress(k ? rnd : text, len, NULL, 0, &n, &st);
+      assert_one_member(gz, n, k ? rnd : text, len);
+      cr_assert_eq(st.block_size, DB);
+      cr_assert_eq(st.blocks, len / DB + 1);
+      free(gz);
+    }
+  }
+  free(text);
+  free(rnd);
+}
+
+/* gzip -l reads ISIZE from the last 4 bytes: with one member it is the
+ * size of everything (with several it was the last member's). */
+static size_t gzip_l_size(const uint8_t* gz, size_t n) {
+  size_t out_n;
+  char* out = (char*)gzh_cmd("gzip -lq | awk '{print $2}'", gz, n, &out_n);
+  char* end;
+  unsigned long long v;
+  out = realloc(out, out_n + 1);
+  out[out_n] = '\0';
+  v = strtoull(out, &end, 10);
+  cr_assert(end != out && *end == '\n', "gzip -l said: %s", out);
+  free(out);
+  return (size_t)v;
+}
+
+Test(gzip, every_reader_gets_every_byte_and_gzip_l_the_true_size) {
+  static const char* readers[] = {"gzip -dc", "pigz -dc", NULL, NULL};
+  uint8_t* text = gzh_text(3 * DB + 12345, 16);
+  size_t i, r;
+  readers[2] = py_gunzip;
+  readers[3] = node_gunzip;
+  for (i = 0; i < N_DEFAULT; i++) {
+    size_t n, len = default_sizes[i];
+    uint8_t* gz = gzh_compress(text, len, NULL, 0, &n, NULL);
+    for (r = 0; r < 4; r++) {
+      size_t back_n;
+      uint8_t* back = gzh_cmd(readers[r], gz, n, &back_n);
+      char what[160];
+      snprintf(what, sizeof(what), "%.40s of %zu bytes", readers[r], len);
+      gzh_assert_same(back, back_n, text, len, what);
+      free(back);
+    }
+    cr_assert_eq(gzip_l_size(gz, n), len, "gzip -l of %zu bytes", len);
+    free(gz);
+  }
+  free(text);
 }
 
 Test(gzip, gzip_t_accepts_the_default_block_size_output) {
@@ -339,6 +442,7 @@ Test(gzip, loop_keeps_running_timers_while_blocks_compress) {
   th_finish(pl);
   back = zlib_gunzip(gz, n, &back_n, &members);
   gzh_assert_same(back, back_n, text, len, "24 MiB at level 9");
+  cr_assert_eq(members, 1);
   cr_log_info(
       "%llu ticks in %llu ms, longest gap %llu ms wall, %llu us of "
       "loop-thread CPU (tick %llu)",
@@ -399,7 +503,7 @@ Test(gzip, slow_sink_keeps_pools_and_jobs_within_limits) {
   th_finish(pl);
   back = zlib_gunzip(out, n, &back_n, &members);
   gzh_assert_same(back, back_n, rnd, len, "slow sink");
-  cr_assert_eq(members, 41);
+  cr_assert_eq(members, 1);
   free(back);
   free(out);
   free(rnd);
@@ -471,5 +575,98 @@ Test(gzip, sink_ending_early_with_jobs_in_flight_is_success) {
   cr_assert_eq(th_run(pl), 0);
   cr_assert(snk->stopped);
   th_finish(pl);
+  free(text);
+}
+
+/* ---- upstream buffers are read, never changed --------------------------- */
+
+/* A pass-through stage that keeps a reference to the first buffers it
+ * forwards (as a tee would) and remembers their off/len: a consumer that
+ * moved them would break "refs > 1 means read-only" for the other reader. */
+#define KEEP 3
+typedef struct keeper_s {
+  pipe_stage_t stage; /* first */
+  pipe_buf_t* kept[KEEP];
+  size_t off[KEEP], len[KEEP];
+  uint8_t first[KEEP];
+  int n, changed;
+} keeper_t;
+
+static int keeper_write(pipe_stage_t* s, pipe_buf_t* buf) {
+  keeper_t* k = (keeper_t*)s;
+  if (k->n < KEEP && buf->len > 0) {
+    k->kept[k->n] = pipe_buf_ref(buf);
+    k->off[k->n] = buf->off;
+    k->len[k->n] = buf->len;
+    k->first[k->n] = pipe_buf_data(buf)[0];
+    k->n++;
+  }
+  return pipe_stage_push(s, buf);
+}
+
+static void keeper_check(keeper_t* k) {
+  int i;
+  for (i = 0; i < k->n; i++) {
+    if (k->kept[i]->off != k->off[i] || k->kept[i]->len != k->len[i] ||
+        pipe_buf_data(k->kept[i])[0] != k->first[i])
+      k->changed++;
+    pipe_buf_unref(k->kept[i]);
+    k->kept[i] = NULL;
+  }
+  k->n = 0;
+}
+
+static int keeper_end(pipe_stage_t* s) {
+  keeper_check((keeper_t*)s);
+  pipe_stage_end(s);
+  return 0;
+}
+
+static void keeper_resume(pipe_stage_t* s) {
+  pipe_stage_drain(s);
+}
+
+static void keeper_destroy(pipe_stage_t* s, int status) {
+  int i;
+  keeper_t* k = (keeper_t*)s;
+  (void)status;
+  for (i = 0; i < k->n; i++) pipe_buf_unref(k->kept[i]);
+  k->n = 0;
+}
+
+static const pipe_stage_ops_t keeper_ops = {
+    .name = "keeper",
+    .size = sizeof(keeper_t),
+    .write = keeper_write,
+    .end = keeper_end,
+    .resume = keeper_resume,
+    .destroy = keeper_destroy,
+};
+
+Test(gzip, never_moves_the_offset_or_length_of_an_upstream_buffer) {
+  size_t len = 200000, n, back_n;
+  uint8_t* text = gzh_text(len, 17);
+  pipe_pipeline_t* pl = th_pipeline(NULL);
+  pipe_gzip_config_t cfg = {6, 2, 4096}; /* blocks smaller than a buffer */
+  pipe_stage_t* ks;
+  keeper_t* k;
+  th_sink_t* snk;
+  unsigned members;
+  uint8_t *gz, *back;
+  th_source_new(pl, text, len, 10000);
+  cr_assert_eq(pipe_stage_new(pl, &keeper_ops, &ks), 0);
+  k = (keeper_t*)ks;
+  cr_assert_eq(pipe_gzip_new(pl, &cfg, NULL), 0);
+  snk = th_sink_new(pl, 0, 0);
+  cr_assert_eq(th_run(pl), 0);
+  cr_assert_eq(k->changed, 0, "%d kept buffers were changed downstream",
+               k->changed);
+  gz = th_sink_take(snk, &n);
+  th_finish(pl);
+  back = zlib_gunzip(gz, n, &back_n, &members);
+  gzh_assert_same(back, back_n, text, len, "through the keeper");
+  cr_assert_eq(members, 1);
+  free(back);
+  free(gz);
   free(text);
 }

@@ -30,6 +30,61 @@ uint8_t* gzh_compress(const void* data, size_t len,
   return out;
 }
 
+/* Pushes pool buffers filled from the pattern until done, downstream is
+ * full or the pool is empty (as th_source does). */
+static void repeat_pump(gzh_repeat_t* m) {
+  pipe_stage_t* s = &m->stage;
+  while (!pipe_stage_stopping(s) && !s->blocked && m->pos < m->total) {
+    pipe_buf_t* b = pipe_pool_acquire(s->pool); /* ours until pushed */
+    size_t room;
+    if (b == NULL) {
+      pipe_stage_wait_pool(s, s->pool); /* resume() continues */
+      return;
+    }
+    room = pipe_buf_room(b);
+    if ((uint64_t)room > m->total - m->pos) room = (size_t)(m->total - m->pos);
+    while (room > 0) {
+      size_t at = (size_t)(m->pos % m->plen), n = m->plen - at;
+      if (n > room) n = room;
+      memcpy(pipe_buf_tail(b), m->pattern + at, n);
+      b->len += n;
+      m->pos += n;
+      room -= n;
+    }
+    if (pipe_stage_push(s, b) < 0) return; /* gives b away */
+  }
+  if (m->pos == m->total && !pipe_stage_stopping(s)) pipe_stage_end(s);
+}
+
+static int repeat_start(pipe_stage_t* s) {
+  repeat_pump((gzh_repeat_t*)s);
+  return 0;
+}
+
+static void repeat_resume(pipe_stage_t* s) {
+  repeat_pump((gzh_repeat_t*)s);
+}
+
+static const pipe_stage_ops_t repeat_ops = {
+    .name = "gzh_repeat",
+    .size = sizeof(gzh_repeat_t),
+    .start = repeat_start,
+    .resume = repeat_resume,
+};
+
+gzh_repeat_t* gzh_repeat_new(pipe_pipeline_t* pl, const uint8_t* pattern,
+                             size_t plen, uint64_t total) {
+  pipe_stage_t* s;
+  gzh_repeat_t* m;
+  cr_assert_gt(plen, 0);
+  cr_assert_eq(pipe_stage_new(pl, &repeat_ops, &s), 0);
+  m = (gzh_repeat_t*)s;
+  m->pattern = pattern;
+  m->plen = plen;
+  m->total = total;
+  return m;
+}
+
 gzh_result_t gzh_gunzip(const void* gz, size_t len, size_t chunk) {
   gzh_result_t r;
   pipe_pipeline_t* pl = th_pipeline(NULL);

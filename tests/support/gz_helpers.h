@@ -19,6 +19,19 @@ uint8_t* gzh_compress(const void* data, size_t len,
                       const pipe_gzip_config_t* cfg, size_t chunk,
                       size_t* out_len, pipe_gzip_stats_t* st);
 
+/** A source stage that pushes `total` bytes (any size: past 4 GiB) made of
+ *  pattern[0, plen) repeated, without holding them in memory. Borrows
+ *  pattern until the run ends. */
+typedef struct gzh_repeat_s {
+  pipe_stage_t stage; /* first */
+  const uint8_t* pattern;
+  size_t plen;
+  uint64_t total, pos;
+} gzh_repeat_t;
+
+gzh_repeat_t* gzh_repeat_new(pipe_pipeline_t* pl, const uint8_t* pattern,
+                             size_t plen, uint64_t total);
+
 /** Result of a gunzip run. */
 typedef struct gzh_result_s {
   int status;       /* the run's status */
