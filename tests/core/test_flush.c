@@ -43,7 +43,7 @@ static int idle_start(pipe_stage_t* st) {
 }
 
 static const pipe_stage_ops_t idle_ops = {
-    "idle_src", sizeof(idle_src_t), idle_start, NULL, NULL, NULL, NULL,
+    .name = "idle_src", .size = sizeof(idle_src_t), .start = idle_start,
 };
 
 static size_t run_idle(int do_flush, size_t full_at, uint64_t tick_ms,
