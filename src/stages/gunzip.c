@@ -231,12 +231,13 @@ static void auto_flush(pipe_stage_t* s) {
 }
 
 static const pipe_xform_ops_t gunzip_auto_ops = {
-    {"gunzip", sizeof(gunzip_t), NULL, auto_write, auto_end, auto_resume,
-     pipe_xform_destroy},
-    gunzip_convert,
-    gunzip_finish,
-    gunzip_destroy,
-    1,
+    .stage = {.name = "gunzip", .size = sizeof(gunzip_t), .write = auto_write,
+              .end = auto_end, .resume = auto_resume,
+              .destroy = pipe_xform_destroy},
+    .convert = gunzip_convert,
+    .finish = gunzip_finish,
+    .destroy = gunzip_destroy,
+    .min_room = 1,
 };
 
 static int gunzip_make(pipe_pipeline_t* pl, const pipe_xform_ops_t* ops,
