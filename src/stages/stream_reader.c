@@ -43,6 +43,7 @@ static void read_cb(uv_stream_t* st, ssize_t n, const uv_buf_t* buf) {
   pipe_stream_reader_t* r = st->data;
   pipe_stage_t* s = r->stage;
   pipe_buf_t* b;
+  int idle, ret;
   (void)buf;          /* it is r->cur's free space */
   if (n == 0) return; /* EAGAIN: keep cur for the next read */
   if (n == UV_ENOBUFS) {
@@ -64,12 +65,19 @@ static void read_cb(uv_stream_t* st, ssize_t n, const uv_buf_t* buf) {
                     uv_strerror((int)n));
     return;
   }
-  /* Pushed at once, not when full: a FIFO delivers data as the writer
-   * produces it. The buffer is given away; we must not touch it after. */
-  r->cur->len += (size_t)n;
+  /* Pushed at once, not when full: a pipe, FIFO or terminal delivers data
+   * as the writer produces it. The buffer is given away; we must not touch
+   * it after. A read short of the buffer's room means the stream is
+   * drained for now: send the flush signal, so stages below that hold a
+   * partial buffer (csv2json) pass it on too (`tail -f x.csv | pipe
+   * csv2json`). */
   b = r->cur;
+  idle = (size_t)n < pipe_buf_room(b);
+  b->len += (size_t)n;
   r->cur = NULL;
-  if (pipe_stage_push(s, b) != PIPE_OK) stop(r); /* full or failing */
+  ret = pipe_stage_push(s, b);
+  if (ret >= 0 && idle) pipe_stage_flush(s);
+  if (ret != PIPE_OK) stop(r); /* full or failing */
 }
 
 int pipe__stream_reader_start(pipe_stream_reader_t* r) {

@@ -1,14 +1,18 @@
 /* Internal: reading a libuv stream (a pipe, FIFO or terminal) with
  * uv_read_start straight into buffers from a stage's pool.
  *
- * Used by the file source when its path is a FIFO: a FIFO read with
+ * Used by the stdin source for a pipe or terminal, and by the file source
+ * when its path is a FIFO: a FIFO read with
  * uv_fs_read would park a thread-pool thread in read(2) while the writer
  * is idle, and nothing (not even SIGINT's teardown, which waits for that
  * read) could get it back. As a stream it is polled by the loop instead,
  * data flows as the writer produces it, and a teardown simply stops
  * reading.
  *
- * Flow: every read is pushed at once (a live writer's lines flow through);
+ * Flow: every read is pushed at once (a live writer's lines flow through),
+ * and a read short of the buffer's room is followed by the flush signal
+ * (pipe_stage_flush: the stream is idle, stages below pass on what they
+ * hold);
  * backpressure is uv_read_stop, both when downstream answers PIPE_FULL and
  * when the pool is empty (alloc_cb hands libuv a zero-length buffer, which
  * libuv reports as UV_ENOBUFS: "paused", not an error). The stage's
