@@ -21,29 +21,7 @@
 
 #include "codec/multipart.h"
 
-typedef struct {
-  uint8_t* p;
-  size_t len, cap;
-} fz_buf_t;
-
-static void fz_add(fz_buf_t* b, const void* p, size_t n) {
-  if (b->len + n > b->cap) {
-    size_t nc = b->cap ? b->cap : 4096;
-    while (nc < b->len + n) nc *= 2;
-    b->p = realloc(b->p, nc);
-    if (b->p == NULL) __builtin_trap();
-    b->cap = nc;
-  }
-  if (n) memcpy(b->p + b->len, p, n);
-  b->len += n;
-}
-
-static uint64_t fz_rand(uint64_t* s) {
-  *s ^= *s << 13;
-  *s ^= *s >> 7;
-  *s ^= *s << 17;
-  return *s;
-}
+#include "fuzz_util.h"
 
 typedef struct {
   fz_buf_t ev;
