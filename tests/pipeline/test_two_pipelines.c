@@ -17,22 +17,20 @@ typedef struct run_s {
   struct run_s* other; /* the run whose progress we look at when done */
   int done_calls;
   int status;
-  uint64_t other_bytes_at_done; /* other's sink input when we finished */
+  uint64_t other_bytes_at_done; /* other's source output when we finished */
   int other_done_at_done;
 } run_t;
-
-static pipe_stage_t* sink_of(pipe_pipeline_t* pl) {
-  pipe_stage_t* s = pipe_pipeline_first(pl);
-  while (s->next != NULL) s = s->next;
-  return s;
-}
 
 static void on_done(pipe_pipeline_t* pl, int status) {
   run_t* r = pipe_pipeline_data(pl);
   r->done_calls++;
   r->status = status;
   if (r->other != NULL) {
-    r->other_bytes_at_done = sink_of(r->other->pl)->stats.bytes_in;
+    /* The other's source, not its sink: gzip's sink sees nothing until a
+     * whole block is compressed, which may come after csv2json is done
+     * with all 8 MiB on a fast machine; the source has been reading all
+     * along, its reads interleaved on the thread pool with ours. */
+    r->other_bytes_at_done = pipe_pipeline_first(r->other->pl)->stats.bytes_out;
     r->other_done_at_done = r->other->done_calls;
   }
 }
