@@ -104,6 +104,12 @@ extern "C" {
   XX(ETRUNC, -5011, "truncated input")                                        \
   XX(ELIMIT, -5020, "limit exceeded")                                         \
   XX(EUSAGE, -5030, "invalid usage")                                          \
+  XX(ES3, -5040, "S3 request failed")                                         \
+  XX(ENOCREDS, -5041, "no S3 credentials")                                    \
+  XX(ENET, -5042, "network error")                                            \
+  XX(EINTEGRITY, -5043, "stored data does not match what was sent")           \
+  XX(ES3NOTFOUND, -5044, "no such S3 bucket or key")                          \
+  XX(ES3DENIED, -5045, "S3 access denied")                                    \
   XX(EMPTRUNC, -5100, "multipart body ends before the closing boundary")      \
   XX(EMPBOUNDARY, -5101, "bad or missing multipart boundary")                 \
   XX(EMPMEDIA, -5102, "not multipart/form-data")                              \
@@ -116,7 +122,9 @@ extern "C" {
   XX(EMPFILES, -5113, "too many files in the multipart body")                 \
   XX(EMPFIELDS, -5114, "too many fields in the multipart body")               \
   XX(EMPFIELDSIZE, -5115, "multipart field value too large")                  \
-  XX(EMPFILESIZE, -5116, "multipart file too large")
+  XX(EMPFILESIZE, -5116, "multipart file too large")                          \
+  XX(EHTTP, -5200, "malformed HTTP request")                                  \
+  XX(ECLOSED, -5202, "client closed the connection")
 
 enum {
   PIPE_OK = 0,  /* done / keep going */
@@ -143,6 +151,9 @@ typedef struct pipe_error_s {
   uint64_t record;     /* 1-based record number, 0 if n/a */
   uint64_t offset;     /* byte offset into the stage's input, if known */
   int has_offset;      /* offset is meaningful (it may legitimately be 0) */
+  int http_status;     /* a remote server's HTTP status (S3), 0 if none */
+  char remote_code[64]; /* a remote server's error code ("NoSuchBucket"), or "" */
+  char request_id[64];  /* the remote request id (x-amz-request-id), or "" */
 } pipe_error_t;
 
 /** Fills err with code and a printf-style message. Returns code. */
