@@ -82,6 +82,12 @@ typedef struct pipe_s3_sink_config_s {
   int64_t size;            /* total bytes when known in advance (a file), else -1;
                               0 is an empty object (treated as unknown: use -1) */
   pipe_s3_client_t* client; /* NULL: the client of pipe_pipeline_ctx(pl) */
+  const char* reread_path; /* NULL, or the regular file whose bytes reach the
+                              sink unchanged (pipe cp FILE s3://...): the sink
+                              then hashes the bytes as they pass and reads each
+                              part from the file when it is sent, instead of
+                              copying it into a part buffer (memory no longer
+                              grows with part size x concurrency). Copied. */
 } pipe_s3_sink_config_t;
 
 /** What the sink stored: available once the run succeeded (bytes and

@@ -31,6 +31,7 @@
 #include <string.h>
 #include <strings.h>
 #include <time.h>
+#include <unistd.h>
 #include <uv.h>
 
 #include "codec/sigv4.h"
@@ -299,6 +300,7 @@ int pipe__s3_req_new(pipe_s3_client_t* c, const char* method, const char* bucket
   r->key = strdup(key ? key : "");
   r->query = query ? strdup(query) : NULL;
   r->range_start = r->range_end = -1;
+  r->body_fd = -1;
   r->content_length = r->total_size = -1;
   if (r->bucket == NULL || r->key == NULL || (query && r->query == NULL)) {
     free(r->bucket);
@@ -388,7 +390,15 @@ static size_t read_cb(char* buf, size_t size, size_t nitems, void* userp) {
   pipe__s3_req_t* r = userp;
   size_t n = size * nitems, left = r->body_len - r->body_off;
   if (n > left) n = left;
-  if (n > 0) memcpy(buf, r->body + r->body_off, n);
+  if (n > 0 && r->body_fd >= 0) {
+    /* A part of a regular file, read when sent (it was read, and hashed,
+     * moments ago: the page cache has it). */
+    ssize_t got = pread(r->body_fd, buf, n, (off_t)(r->body_fd_off + (int64_t)r->body_off));
+    if (got <= 0) return CURL_READFUNC_ABORT;
+    n = (size_t)got;
+  } else if (n > 0) {
+    memcpy(buf, r->body + r->body_off, n);
+  }
   r->body_off += n;
   return n;
 }

@@ -34,6 +34,9 @@ struct pipe__s3_req_s {
   char* query;                 /* owned, encoded, or NULL */
   const uint8_t* body;         /* borrowed until on_done */
   size_t body_len;
+  int body_fd;                 /* >= 0: the body is body_len bytes of this file
+                                  from body_fd_off (pread when sent); -1 */
+  int64_t body_fd_off;
   char content_md5[32];        /* base64, "" for none */
   const char* content_type;    /* or NULL */
   int64_t range_start;         /* -1: no Range */

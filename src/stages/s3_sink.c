@@ -33,11 +33,14 @@
  * it is answered. If it fails, the receipt names the upload id. A Create
  * still in flight is waited for, so that its upload is aborted too.
  */
+#include <errno.h>
+#include <fcntl.h>
 #include <openssl/evp.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
 #include <strings.h>
+#include <unistd.h>
 
 #include "codec/sigv4.h"
 #include "pipe/pipeline.h"
@@ -53,7 +56,9 @@ typedef struct s3_sink_s s3_sink_t;
 typedef struct part_s {
   struct part_s* next;
   s3_sink_t* sink;
-  pipe_buf_t* buf;
+  pipe_buf_t* buf;   /* NULL in file mode */
+  int64_t off;       /* file mode: where the part starts in the file */
+  size_t len;        /* file mode: its length */
   unsigned num;
   pipe__s3_req_t* req;
 } part_t;
@@ -90,6 +95,13 @@ struct s3_sink_s {
   char upload_id_copy[256]; /* the upload being aborted */
   char what[64];
   pipe_s3_receipt_t receipt;
+  /* File mode (cfg->reread_path): parts are not copied but read from the
+   * file when sent; `vlen` bytes hashed into the current part so far. */
+  char* path;
+  int fd;
+  int vcur;          /* a current part exists (file mode) */
+  size_t vlen;
+  int64_t fpos;      /* bytes of the file seen */
 };
 
 static void s3_sink_resume(pipe_stage_t* s);
@@ -236,6 +248,7 @@ static void part_done(pipe__s3_req_t* r) {
     return;
   }
   part_free(p); /* its buffer returns to the pool: resume() will drain */
+  if (k->full && k->fd >= 0) pipe_stage_schedule(&k->stage);
   pump(k);
   maybe_complete(k);
 }
@@ -257,8 +270,14 @@ static void pump(s3_sink_t* k) {
       return;
     }
     r->what = "upload part";
-    r->body = pipe_buf_data(p->buf);
-    r->body_len = p->buf->len;
+    if (p->buf != NULL) {
+      r->body = pipe_buf_data(p->buf);
+      r->body_len = p->buf->len;
+    } else {
+      r->body_fd = k->fd;
+      r->body_fd_off = p->off;
+      r->body_len = p->len;
+    }
     pipe__s3_base64(k->md5s[p->num - 1], 16, r->content_md5, sizeof(r->content_md5));
     r->on_done = part_done;
     r->data = p;
@@ -329,7 +348,10 @@ static int submit_part(s3_sink_t* k) {
   part_t* p;
   unsigned int mdlen = 16;
   pipe_buf_t* buf = k->cur;
+  size_t vlen = k->vlen;
   k->cur = NULL;
+  k->vcur = 0;
+  k->vlen = 0;
   if (k->nparts >= PIPE_S3_MAX_PARTS) {
     pipe_buf_unref(buf);
     pipe_stage_fail(&k->stage, PIPE_ELIMIT, "s3://%s/%s: more than %d parts "
@@ -353,6 +375,8 @@ static int submit_part(s3_sink_t* k) {
   }
   p->sink = k;
   p->buf = buf;
+  p->off = k->fpos - (int64_t)vlen;
+  p->len = vlen;
   p->num = ++k->nparts;
   EVP_DigestFinal_ex(k->md5, k->md5s[p->num - 1], &mdlen);
   if (k->qtail != NULL) k->qtail->next = p;
@@ -507,8 +531,14 @@ static int put_object(s3_sink_t* k) {
   pipe__s3_hex(d, 16, k->expect_etag);
   pipe__s3_base64(d, 16, r->content_md5, sizeof(r->content_md5));
   r->what = "put object";
-  r->body = k->cur ? pipe_buf_data(k->cur) : NULL;
-  r->body_len = k->cur ? k->cur->len : 0;
+  if (k->fd >= 0) {
+    r->body_fd = k->fd;
+    r->body_fd_off = 0;
+    r->body_len = k->vlen;
+  } else {
+    r->body = k->cur ? pipe_buf_data(k->cur) : NULL;
+    r->body_len = k->cur ? k->cur->len : 0;
+  }
   r->on_done = put_done;
   r->data = k;
   k->put_req = r;
@@ -524,7 +554,39 @@ static int put_object(s3_sink_t* k) {
 /* Copies what it can of buf into part buffers. Returns 0 when buf was
  * used up (and released), PIPE_FULL when the rest of it waits in
  * `leftover` for a part buffer, or < 0. */
+/* File mode: hash and count, then let the buffer go at once. */
+static int consume_file(s3_sink_t* k, pipe_buf_t* buf) {
+  while (buf->len > 0) {
+    size_t n;
+    if (k->vcur && k->vlen == k->cur_target) {
+      int rc = submit_part(k);
+      if (rc < 0) {
+        pipe_buf_unref(buf);
+        return rc;
+      }
+    }
+    if (!k->vcur) {
+      k->vcur = 1;
+      k->vlen = 0;
+      k->cur_target = part_size_for(k, k->nparts + 1);
+      EVP_DigestInit_ex(k->md5, EVP_md5(), NULL);
+    }
+    n = k->cur_target - k->vlen;
+    if (n > buf->len) n = buf->len;
+    EVP_DigestUpdate(k->md5, pipe_buf_data(buf), n);
+    EVP_DigestUpdate(k->sha, pipe_buf_data(buf), n);
+    k->vlen += n;
+    k->fpos += (int64_t)n;
+    buf->off += n;
+    buf->len -= n;
+    k->receipt.bytes += n;
+  }
+  pipe_buf_unref(buf);
+  return 0;
+}
+
 static int consume(s3_sink_t* k, pipe_buf_t* buf) {
+  if (k->fd >= 0) return consume_file(k, buf);
   while (buf->len > 0) {
     size_t n;
     if (k->cur != NULL && k->cur->len == k->cur_target) {
@@ -568,6 +630,12 @@ static int consume(s3_sink_t* k, pipe_buf_t* buf) {
 static int is_full(s3_sink_t* k) {
   pipe_pool_stats_t st;
   if (k->leftover != NULL) return 1;
+  if (k->fd >= 0) { /* parts hashed but not yet sent wait in the queue */
+    unsigned queued = 0;
+    part_t* p;
+    for (p = k->qhead; p != NULL; p = p->next) queued++;
+    return k->inflight + queued >= k->conc + 1;
+  }
   if (k->cur != NULL && k->cur->len < k->cur_target) return 0;
   if (k->pool == NULL) return 0;
   st = pipe_pool_stats(k->pool);
@@ -585,7 +653,7 @@ static int s3_sink_write(pipe_stage_t* s, pipe_buf_t* buf) {
   if (rc < 0) return rc;
   if (rc == PIPE_FULL || is_full(k)) {
     k->full = 1;
-    if (rc != PIPE_FULL) pipe_stage_wait_pool(s, k->pool);
+    if (rc != PIPE_FULL && k->fd < 0) pipe_stage_wait_pool(s, k->pool);
     return PIPE_FULL;
   }
   return PIPE_OK;
@@ -599,10 +667,17 @@ static void finish(s3_sink_t* k) {
   EVP_DigestFinal_ex(k->sha, d, &dl);
   pipe__s3_hex(d, 32, k->receipt.sha256);
   if (!k->multipart) {
-    if (k->cur == NULL) EVP_DigestInit_ex(k->md5, EVP_md5(), NULL); /* empty object */
+    if (k->cur == NULL && !k->vcur) EVP_DigestInit_ex(k->md5, EVP_md5(), NULL); /* empty */
     rc = put_object(k);
     if (rc < 0) pipe_stage_fail(&k->stage, rc, NULL);
     return;
+  }
+  if (k->vcur && k->vlen > 0) {
+    rc = submit_part(k);
+    if (rc < 0) {
+      pipe_stage_fail(&k->stage, rc, NULL);
+      return;
+    }
   }
   if (k->cur != NULL) {
     if (k->cur->len > 0) {
@@ -645,12 +720,25 @@ static void s3_sink_resume(pipe_stage_t* s) {
   }
   if (k->full) {
     if (is_full(k)) {
-      pipe_stage_wait_pool(s, k->pool);
+      if (k->fd < 0) pipe_stage_wait_pool(s, k->pool);
       return;
     }
     k->full = 0;
     pipe_stage_drain(s);
   }
+}
+
+/* File mode: open the file the bytes come from, to read parts when sent. */
+static int s3_sink_start(pipe_stage_t* s) {
+  s3_sink_t* k = (s3_sink_t*)s;
+  if (k->path == NULL) return 0;
+  k->fd = open(k->path, O_RDONLY | O_CLOEXEC);
+  if (k->fd < 0) {
+    int e = -errno;
+    pipe_stage_fail(s, e, "cannot open %s: %s", k->path, pipe_strerror(e));
+    return e;
+  }
+  return 0;
 }
 
 static void s3_sink_destroy(pipe_stage_t* s, int status) {
@@ -687,12 +775,18 @@ static void s3_sink_destroy(pipe_stage_t* s, int status) {
   k->md5 = k->sha = NULL;
   free(k->md5s);
   k->md5s = NULL;
+  /* The abort (if any) has no body: the file can go now. */
+  if (k->fd >= 0) close(k->fd);
+  k->fd = -1;
+  free(k->path);
+  k->path = NULL;
   (void)status;
 }
 
 static const pipe_stage_ops_t s3_sink_ops = {
     .name = "s3_sink",
     .size = sizeof(s3_sink_t),
+    .start = s3_sink_start,
     .write = s3_sink_write,
     .end = s3_sink_end,
     .resume = s3_sink_resume,
@@ -771,6 +865,9 @@ int pipe_s3_sink_new(pipe_pipeline_t* pl, const pipe_s3_sink_config_t* cfg,
   k->base_part = cfg->part_size ? cfg->part_size : PIPE_S3_DEFAULT_PART_SIZE;
   k->conc = cfg->concurrency ? cfg->concurrency : PIPE_S3_DEFAULT_CONCURRENCY;
   k->size_hint = cfg->size > 0 ? cfg->size : -1;
+  k->fd = -1;
+  if (cfg->reread_path != NULL && (k->path = strdup(cfg->reread_path)) == NULL)
+    return PIPE_ENOMEM;
   k->md5 = EVP_MD_CTX_new();
   k->sha = EVP_MD_CTX_new();
   if (k->md5 == NULL || k->sha == NULL) return PIPE_ENOMEM;
