@@ -19,5 +19,6 @@
 #include "pipe/gzip.h"
 #include "pipe/hash.h"
 #include "pipe/spec.h"
+#include "pipe/s3_config.h"
 
 #endif /* PIPE_H */
