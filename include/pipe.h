@@ -19,6 +19,7 @@
 #include "pipe/gzip.h"
 #include "pipe/hash.h"
 #include "pipe/spec.h"
+#include "pipe/s3_config.h"
 #include "pipe/ctx.h"
 #include "pipe/s3.h"
 
