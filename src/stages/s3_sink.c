@@ -775,7 +775,7 @@ static void s3_sink_destroy(pipe_stage_t* s, int status) {
   k->md5 = k->sha = NULL;
   free(k->md5s);
   k->md5s = NULL;
-  /* The abort (if any) has no body: the file can go now. */
+  /* An AbortMultipartUpload has no body: the file can go now. */
   if (k->fd >= 0) close(k->fd);
   k->fd = -1;
   free(k->path);
