@@ -128,6 +128,7 @@ Test(cli_s3, round_trips_every_size_both_ways_with_equal_sha256_and_etag) {
       cr_expect(strchr(etag, '-') != NULL, "%zu bytes went multipart: %s", sizes[i], etag);
     else
       cr_expect(strchr(etag, '-') == NULL, "%zu bytes went as one PUT: %s", sizes[i], etag);
+    cli_result_free(&r);
     snprintf(args, sizeof(args), "s3 cp s3://%s/up%zu %s", sw.bucket, i, down);
     r = swift_aws(&sw, args, NULL);
     cr_assert_eq(r.status, 0, "aws cp down: %s", r.err);
