@@ -111,28 +111,50 @@ static int pfile_load(pfile_t* f, const char* profile, int config,
     return pipe_error_set(err, rc, "cannot read %s: %s", f->path,
                           strerror(-rc));
   }
-  if (fstat(fileno(fp), &st) != 0 || !S_ISREG(st.st_mode)) {
+  if (fstat(fileno(fp), &st) != 0 || S_ISDIR(st.st_mode)) {
     fclose(fp);
-    return pipe_error_set(err, PIPE_EUSAGE, "cannot read %s: not a file",
+    return pipe_error_set(err, PIPE_EUSAGE, "cannot read %s: a directory",
                           f->path);
   }
-  if (st.st_size > FILE_MAX) {
-    fclose(fp);
+  /* A regular file is read in one piece (one spare byte shows EOF); a
+   * device or a pipe (AWS_CONFIG_FILE=/dev/null, <(...)) in growing steps.
+   * The old buffer of a step is wiped: it may hold a secret. */
+  f->cap = S_ISREG(st.st_mode) && st.st_size < FILE_MAX ? (size_t)st.st_size + 2
+                                                        : 4096;
+  f->text = malloc(f->cap);
+  rc = f->text ? 0 : PIPE_ENOMEM;
+  while (rc == 0) {
+    size_t n;
+    if (f->len + 1 == f->cap) {
+      char* bigger;
+      if (f->cap > FILE_MAX) {
+        rc = PIPE_EFBIG;
+        break;
+      }
+      bigger = malloc(f->cap * 2);
+      if (!bigger) {
+        rc = PIPE_ENOMEM;
+        break;
+      }
+      memcpy(bigger, f->text, f->len);
+      wipe_free(f->text, f->cap);
+      f->text = bigger;
+      f->cap *= 2;
+    }
+    n = fread(f->text + f->len, 1, f->cap - 1 - f->len, fp);
+    f->len += n;
+    if (n == 0) {
+      if (ferror(fp)) rc = PIPE_EIO;
+      break;
+    }
+  }
+  fclose(fp);
+  if (rc == PIPE_EFBIG)
     return pipe_error_set(err, PIPE_EUSAGE, "%s is larger than %d bytes",
                           f->path, FILE_MAX);
-  }
-  f->cap = (size_t)st.st_size + 1;
-  f->text = malloc(f->cap);
-  if (!f->text) {
-    fclose(fp);
-    return pipe_error_set(err, PIPE_ENOMEM, "out of memory reading %s",
-                          f->path);
-  }
-  /* One byte more than the size asks: a file that grew is cut there. */
-  f->len = fread(f->text, 1, f->cap - 1, fp);
-  rc = ferror(fp) ? PIPE_EIO : 0;
-  fclose(fp);
-  if (rc < 0) return pipe_error_set(err, rc, "cannot read %s", f->path);
+  if (rc < 0)
+    return pipe_error_set(err, rc, "cannot read %s: %s", f->path,
+                          pipe_strerror(rc));
   f->text[f->len] = '\0';
 
   for (p = f->text; p < f->text + f->len; p = end + 1) {

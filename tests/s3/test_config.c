@@ -7,6 +7,8 @@
 #include <stdlib.h>
 #include <string.h>
 #include <sys/stat.h>
+#include <sys/wait.h>
+#include <unistd.h>
 
 #include "pipe.h"
 #include "support/cli_exec.h"
@@ -419,5 +421,47 @@ Test(s3_config, home_and_environment_default_to_the_process_ones) {
   expect_str(c.access_key_id, "FILEWORK", "key id");
   expect_str(c.region, "eu-north-1", "region");
   pipe_s3_config_free(&c);
+  home_free(&h);
+}
+
+Test(s3_config, dev_null_and_pipes_are_files_a_directory_is_not) {
+  const char* nul[] = {"AWS_CONFIG_FILE=/dev/null",
+                       "AWS_SHARED_CREDENTIALS_FILE=/dev/null", NULL};
+  char fifo[400], var[450], dirvar[450];
+  const char* piped[] = {var, "AWS_SHARED_CREDENTIALS_FILE=/dev/null", NULL};
+  const char* dir[] = {dirvar, NULL};
+  pipe_s3_config_t c;
+  pipe_error_t e;
+  home_t h = home_new(NULL, NULL);
+  pid_t child;
+  int st;
+  cr_assert_eq(load(&c, NULL, nul, &h, &e), 0, "%s", e.msg);
+  expect_str(c.region, "us-east-1", "region");
+  pipe_s3_config_free(&c);
+
+  /* A pipe with more than one read step of text (10 KiB of comments). */
+  snprintf(fifo, sizeof(fifo), "%s/fifo", h.dir);
+  cr_assert_eq(mkfifo(fifo, 0600), 0);
+  child = fork();
+  cr_assert_geq(child, 0);
+  if (child == 0) {
+    FILE* f = fopen(fifo, "w");
+    int i;
+    if (!f) _exit(1);
+    for (i = 0; i < 200; i++)
+      fprintf(f, "# comment line %03d, padding padding padding\n", i);
+    fprintf(f, "[default]\nregion = from-a-pipe\n");
+    fclose(f);
+    _exit(0);
+  }
+  snprintf(var, sizeof(var), "AWS_CONFIG_FILE=%s", fifo);
+  cr_assert_eq(load(&c, NULL, piped, &h, &e), 0, "%s", e.msg);
+  expect_str(c.region, "from-a-pipe", "region");
+  pipe_s3_config_free(&c);
+  cr_assert_eq(waitpid(child, &st, 0), child);
+
+  snprintf(dirvar, sizeof(dirvar), "AWS_CONFIG_FILE=%s", h.dir);
+  cr_expect_eq(load(&c, NULL, dir, &h, &e), PIPE_EUSAGE);
+  cr_expect(strstr(e.msg, "a directory"), "%s", e.msg);
   home_free(&h);
 }
