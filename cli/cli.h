@@ -54,6 +54,8 @@ typedef struct cli_command_s {
 int cli_stage_command(const cli_command_t* cmd, int argc, char** argv);
 /* pipe run 'SPEC' */
 int cli_run_command(const cli_command_t* cmd, int argc, char** argv);
+/* pipe serve [options]: the HTTP upload service (cli/serve.c) */
+int cli_serve_command(const cli_command_t* cmd, int argc, char** argv);
 
 extern const cli_command_t cli_commands[];
 extern const size_t cli_ncommands;
