@@ -1240,8 +1240,11 @@ static int job_check(job_t* j) {
   if (j->finished || j->running > 0 || j->in_feed > 0) return 0;
   if (j->failed) {
     /* Remove every object of the request, then answer. */
+    /* POST keys are ours: remove whatever an entry left, including the
+     * directory of its uuid. A PUT that failed stored nothing, and the
+     * object it would have replaced must stay. */
     for (e = j->entries; e != NULL; e = e->next)
-      if (e->stored) {
+      if (e->stored || (j->kind == JOB_POST && e->started)) {
         j->srv->store->ops->remove(j->srv->store, e->key);
         e->stored = 0;
       }
