@@ -117,7 +117,9 @@ struct conn_s {
   unsigned refs;
   unsigned reading : 1, closing : 1, hold_body : 1, hold_resp : 1,
       msg_done : 1, resp_started : 1, resp_done : 1, close_after : 1,
-      continue_sent : 1, in_parse : 1, paused : 1, last_value : 1;
+      continue_sent : 1, in_parse : 1, paused : 1, last_value : 1,
+      lingering : 1, head_req : 1;
+  uv_shutdown_t shut;
   int phase;
   uint64_t hdr_deadline;
   char remote[64];
@@ -168,6 +170,8 @@ static void job_fail(job_t* j, int status, const char* code, const char* fmt,
 #endif
     ;
 static void job_try_resume(job_t* j);
+static void alloc_cb(uv_handle_t* h, size_t suggested, uv_buf_t* out);
+static void read_cb(uv_stream_t* st, ssize_t n, const uv_buf_t* buf);
 
 /* ---- log ------------------------------------------------------------------ */
 
@@ -324,6 +328,7 @@ static int can_keep_alive(conn_t* c) {
 }
 
 static void next_request(conn_t* c);
+static void conn_linger(conn_t* c);
 
 /* 1 while request body bytes are still to come (at or after the head). */
 static int body_pending(const conn_t* c) {
@@ -342,7 +347,7 @@ static void resp_written(conn_t* c, int status) {
     /* The body was not read (an early error): the connection cannot be
      * reused; close it so the client does not wait. */
     c->close_after = 1;
-    conn_close(c);
+    conn_linger(c);
     return;
   }
   next_request(c);
@@ -379,7 +384,7 @@ static void send_head(conn_t* c, int status, const char* extra,
 
 static void send_json(conn_t* c, int status, const char* extra,
                       const pipe_sbuf_t* body) {
-  int head = c->hp.method == HTTP_HEAD;
+  int head = c->head_req;
   send_head(c, status, extra, "application/json", body->len,
             head ? NULL : body->p, head ? 0 : body->len, 1);
 }
@@ -461,6 +466,7 @@ static void reset_request(conn_t* c) {
   c->status = 0;
   c->route = NULL;
   c->msg_done = c->resp_started = c->resp_done = c->continue_sent = 0;
+  c->head_req = 0;
   c->err_msg[0] = '\0';
   c->req_id[0] = '\0';
   c->phase = PH_IDLE;
@@ -514,6 +520,43 @@ static void conn_close(conn_t* c) {
   uv_close((uv_handle_t*)&c->tcp, handle_closed);
 }
 
+/* ---- lingering close -------------------------------------------------------- */
+
+/* Closing a socket with unread bytes in its receive buffer makes the kernel
+ * send a reset, which can destroy the error response before the client has
+ * read it (a 413 sent while the client is still uploading). So, as nginx's
+ * lingering_close: send FIN, read and discard for a while, then close. */
+static void linger_timeout(uv_timer_t* t) { conn_close(t->data); }
+
+static void linger_shut_cb(uv_shutdown_t* req, int status) {
+  conn_t* c = req->data;
+  (void)status;
+  if (!c->closing) {
+    if (!c->reading &&
+        uv_read_start((uv_stream_t*)&c->tcp, alloc_cb, read_cb) == 0)
+      c->reading = 1;
+    uv_timer_start(&c->timer, linger_timeout, 2000, 0);
+  }
+  conn_unref(c);
+}
+
+static void conn_linger(conn_t* c) {
+  if (c->closing || c->lingering) return;
+  c->lingering = 1;
+  c->paused = 1;
+  if (c->reading) {
+    uv_read_stop((uv_stream_t*)&c->tcp);
+    c->reading = 0;
+  }
+  uv_timer_stop(&c->timer);
+  c->shut.data = c;
+  c->refs++;
+  if (uv_shutdown(&c->shut, (uv_stream_t*)&c->tcp, linger_shut_cb) < 0) {
+    conn_unref(c);
+    conn_close(c);
+  }
+}
+
 /* ---- timers ---------------------------------------------------------------- */
 
 static void timer_cb(uv_timer_t* t) {
@@ -532,7 +575,7 @@ static void timer_cb(uv_timer_t* t) {
     fail_request(c, 408, "idle_timeout",
                  "no data from the client for too long");
   }
-  if (c->resp_started == 0) conn_close(c);
+  if (!c->resp_started && c->job == NULL) conn_close(c);
 }
 
 /* Arms the timer for the current phase; stops it while we are the ones
@@ -540,7 +583,7 @@ static void timer_cb(uv_timer_t* t) {
 static void timer_update(conn_t* c) {
   pipe_http_server_t* srv = c->srv;
   uint64_t ms = 0, now;
-  if (c->closing) return;
+  if (c->closing || c->lingering) return;
   if (!c->reading) {
     uv_timer_stop(&c->timer);
     return;
@@ -561,7 +604,9 @@ static void timer_update(conn_t* c) {
 
 /* ---- reading and parsing --------------------------------------------------- */
 
+
 static void alloc_cb(uv_handle_t* h, size_t suggested, uv_buf_t* out) {
+  /* (also used while lingering: what is read then is dropped) */
   conn_t* c = h->data;
   (void)suggested;
   /* Reading only happens when every byte read before has been parsed. */
@@ -574,6 +619,10 @@ static void read_cb(uv_stream_t* st, ssize_t n, const uv_buf_t* buf) {
   conn_t* c = st->data;
   (void)buf;
   if (n == 0) return;
+  if (c->lingering) { /* discarding what the client still sends */
+    if (n < 0) conn_close(c);
+    return;
+  }
   if (n < 0) {
     /* EOF or reset: a request in progress is abandoned. */
     if (c->phase == PH_BODY || c->phase == PH_HEADERS)
@@ -633,7 +682,7 @@ static void parse_more(conn_t* c) {
       fail_request(c, e == HPE_HEADER_OVERFLOW ? 431 : 400,
                    e == HPE_HEADER_OVERFLOW ? "headers_too_large" : "bad_request",
                    msg);
-      if (!c->resp_started) conn_close(c);
+      if (!c->resp_started && c->job == NULL) conn_close(c);
       return;
     }
     if (n < len && !c->paused) break; /* should not happen */
@@ -784,6 +833,7 @@ static int on_headers_complete(http_parser* p) {
     c->last_value = 0;
   }
   c->phase = PH_BODY;
+  c->head_req = c->hp.method == HTTP_HEAD;
   if (c->hname.oom || c->hval.oom || c->url.oom) {
     fail_request(c, 500, "internal", "out of memory");
     return 0;
