@@ -1,5 +1,11 @@
 /* GET /: the upload page, one HTML file with its script inline (no
- * external assets). */
+ * external assets): pick or drop files, optionally a pipeline and a token,
+ * see the upload progress and the JSON receipt.
+ *
+ * `/#selftest=N[&pipeline=SPEC]` makes the page pick a generated file of N
+ * bytes (byte i = (31 i + 7) mod 256) through the same file input and
+ * submit the form: what the headless-browser test drives, since a headless
+ * browser has nobody to click the file chooser. */
 #include "http/server_internal.h"
 
 static const char page[] =
@@ -51,6 +57,13 @@ static const char page[] =
     "'network error';document.title='done error';};\n"
     "  x.send(fd);\n"
     "});\n"
+    "var m=/selftest=(\\d+)/.exec(location.hash);\n"
+    "if(m){var n=+m[1],b=new Uint8Array(n);for(var i=0;i<n;i++)b[i]=(i*31+7)&255;\n"
+    "  var dt=new DataTransfer();dt.items.add(new File([b],'selftest.bin'));\n"
+    "  document.getElementById('files').files=dt.files;\n"
+    "  var q=/pipeline=([^&]*)/.exec(location.hash);\n"
+    "  if(q)document.getElementById('pipeline').value=decodeURIComponent(q[1]);\n"
+    "  document.getElementById('go').click();}\n"
     "</script>\n"
     "</body></html>\n";
 
