@@ -94,7 +94,7 @@ Test(push_source, pieces_larger_than_the_whole_pool_are_taken_and_spilled) {
   run_case(400000, 40000, 2, 1);
 }
 
-Test(push_source, one_byte_pieces) { run_case(20000, 1, 2, 1); }
+Test(push_source, one_byte_pieces) { run_case(20000, 1, 0, 0); }
 
 Test(push_source, bytes_given_before_the_run_are_delivered) {
   pipe_pipeline_t* pl = th_pipeline(NULL);
