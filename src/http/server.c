@@ -118,7 +118,8 @@ struct conn_s {
   unsigned reading : 1, closing : 1, hold_body : 1, hold_resp : 1,
       msg_done : 1, resp_started : 1, resp_done : 1, close_after : 1,
       continue_sent : 1, in_parse : 1, paused : 1, last_value : 1,
-      lingering : 1, head_req : 1;
+      lingering : 1, head_req : 1, value_at_end : 1;
+  unsigned crlf_need; /* bytes of a chunk's closing CRLF not seen yet */
   uv_shutdown_t shut;
   int phase;
   uint64_t hdr_deadline;
@@ -170,6 +171,7 @@ static void job_fail(job_t* j, int status, const char* code, const char* fmt,
 #endif
     ;
 static void job_try_resume(job_t* j);
+static int check_crlf(conn_t* c, size_t off);
 static void alloc_cb(uv_handle_t* h, size_t suggested, uv_buf_t* out);
 static void read_cb(uv_stream_t* st, ssize_t n, const uv_buf_t* buf);
 
@@ -461,7 +463,8 @@ static void reset_request(conn_t* c) {
   c->nheaders = 0;
   c->cl_count = c->te_count = c->host_count = 0;
   c->expect_continue = c->expect_bad = c->te_bad = c->hdr_bad = 0;
-  c->last_value = 0;
+  c->last_value = c->value_at_end = 0;
+  c->crlf_need = 0;
   c->body_bytes = c->resp_bytes = 0;
   c->status = 0;
   c->route = NULL;
@@ -634,6 +637,10 @@ static void read_cb(uv_stream_t* st, ssize_t n, const uv_buf_t* buf) {
   c->srv->metrics.bytes_in += (uint64_t)n;
   c->rpos = 0;
   c->rlen = (size_t)n;
+  if (c->crlf_need > 0 && !check_crlf(c, 0)) {
+    timer_update(c);
+    return;
+  }
   parse_more(c);
   timer_update(c);
 }
@@ -819,6 +826,12 @@ static int on_header_field(http_parser* p, const char* at, size_t n) {
 static int on_header_value(http_parser* p, const char* at, size_t n) {
   conn_t* c = p->data;
   if (!count_head(c, n)) return 0;
+  /* A value comes in one piece, or in two when a read ends inside it (then
+   * the second starts the next read). Any other second piece is an obs-fold
+   * continuation line, which this parser joins silently: refused (RFC 9112
+   * 5.2 allows it; nginx refuses it too). */
+  if (c->last_value && !(c->value_at_end && at == c->rbuf)) c->hdr_bad = 1;
+  c->value_at_end = at + n == c->rbuf + c->rlen;
   c->last_value = 1;
   pipe__sbuf_add(&c->hval, at, n);
   return 0;
@@ -1659,6 +1672,22 @@ static void route_post(conn_t* c, const char* query) {
   send_continue(c);
 }
 
+/* Checks rbuf[off..] against the rest of a chunk's CRLF; refuses the
+ * request when it is something else. Returns 0 after refusing. */
+static int check_crlf(conn_t* c, size_t off) {
+  while (c->crlf_need > 0 && off < c->rlen) {
+    char want = c->crlf_need == 2 ? '\r' : '\n';
+    if (c->rbuf[off] != want) {
+      c->crlf_need = 0;
+      fail_request(c, 400, "bad_framing", "chunk data not followed by CRLF");
+      return 0;
+    }
+    c->crlf_need--;
+    off++;
+  }
+  return 1;
+}
+
 static int on_body(http_parser* p, const char* at, size_t n) {
   conn_t* c = p->data;
   job_t* j = c->job;
@@ -1667,6 +1696,16 @@ static int on_body(http_parser* p, const char* at, size_t n) {
   if (srv->cfg.max_body_size > 0 && c->body_bytes > srv->cfg.max_body_size) {
     fail_request(c, 413, "too_large", "the request body is too large");
     return 0;
+  }
+  if (p->flags & F_CHUNKED) {
+    /* The lenient parser takes any two bytes after a chunk's data as its
+     * CRLF: check them here (the rest of the read buffer, or the start of
+     * the next read). */
+    if (p->content_length == 0) {
+      size_t off = (size_t)(at + n - c->rbuf);
+      c->crlf_need = 2;
+      if (!check_crlf(c, off)) return 0;
+    }
   }
   if (j == NULL || j->failed) return 0; /* a body nobody wants: skipped */
   if (j->kind == JOB_PUT) {

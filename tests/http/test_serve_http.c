@@ -161,3 +161,48 @@ Test(serve_http, the_access_log_is_json_lines_with_request_ids) {
   cr_assert_str_eq(r.out, "200 /healthz info\n", "%s %s", r.out, r.err);
   cli_result_free(&r);
 }
+
+Test(serve_http, an_obs_fold_continuation_line_is_400) {
+  expect_status("GET /healthz HTTP/1.1\r\nHost: x\r\nX-A: a\r\n b\r\n\r\n", 400, "bad_header");
+}
+
+Test(serve_http, chunk_data_not_followed_by_crlf_is_400_and_nothing_stored) {
+  cli_result_t r;
+  expect_status("PUT /v1/objects/c HTTP/1.1\r\nHost: x\r\nTransfer-Encoding: chunked\r\n\r\n"
+                "3\r\nabcXY0\r\n\r\n", 400, "bad_framing");
+  r = serve_sh(srv, "ls -A \"$S\" | wc -l");
+  cr_assert_str_eq(r.out, "0\n");
+  cli_result_free(&r);
+}
+
+Test(serve_http, chunk_extensions_and_many_chunks_are_fine) {
+  char* resp = raw("PUT /v1/objects/c2 HTTP/1.1\r\nHost: x\r\nTransfer-Encoding: chunked\r\n\r\n"
+                   "3;ext=1\r\nabc\r\n1\r\nd\r\n0\r\n\r\n", 3000);
+  cli_result_t r;
+  cr_assert_eq(serve_status(resp), 201, "%s", resp);
+  free(resp);
+  r = serve_sh(srv, "cat \"$S/c2\"");
+  cr_assert_str_eq(r.out, "abcd");
+  cli_result_free(&r);
+}
+
+Test(serve_http, a_head_trickled_byte_by_byte_still_gets_408_at_the_header_deadline) {
+  /* Each byte resets no clock: --header-timeout bounds the whole head. */
+  cli_result_t r = serve_sh(srv,
+      "/usr/bin/python3 -c '\n"
+      "import socket, time, sys\n"
+      "s = socket.create_connection((\"127.0.0.1\", int(sys.argv[1])))\n"
+      "s.settimeout(0.1)\n"
+      "got = b\"\"\n"
+      "for ch in b\"GET /healthz HTTP/1.1\\r\\nHost: x\\r\\nX-Long: \" + b\"a\" * 200:\n"
+      "    try:\n"
+      "        s.send(bytes([ch]))\n"
+      "        got += s.recv(1000)\n"
+      "        if got: break\n"
+      "    except socket.timeout: pass\n"
+      "    except OSError: break\n"
+      "print(got.split(b\"\\r\\n\")[0].decode())\n"
+      "' %d", srv->port);
+  cr_assert_str_eq(r.out, "HTTP/1.1 408 Request Timeout\n", "%s %s", r.out, r.err);
+  cli_result_free(&r);
+}

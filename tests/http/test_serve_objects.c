@@ -237,3 +237,18 @@ Test(serve_objects, pipelined_requests_are_answered_in_order) {
   cr_assert(strstr(b, "\r\n\r\nabc") != NULL, "%s", resp);
   free(resp);
 }
+
+Test(serve_objects, a_client_gone_mid_put_leaves_nothing_and_is_logged) {
+  const char req[] = "PUT /v1/objects/gone HTTP/1.1\r\nHost: x\r\nContent-Length: 10000000\r\n\r\npartial body";
+  char* resp = serve_raw(srv, req, sizeof(req) - 1, 200);
+  cli_result_t r;
+  char* log;
+  free(resp); /* serve_raw closed the connection mid-body */
+  r = serve_sh(srv, "sleep 0.3; ls -A \"$S\" | wc -l; curl -sS \"$U/healthz\"");
+  cr_assert_str_eq(r.out, "0\n{\"status\":\"ok\"}\n", "%s", r.out);
+  cli_result_free(&r);
+  log = serve_log(srv);
+  cr_assert(strstr(log, "client gone mid-upload") != NULL, "%s", log);
+  cr_assert(strstr(log, "\"status\":499") != NULL, "%s", log);
+  free(log);
+}
