@@ -118,7 +118,7 @@ struct conn_s {
   unsigned reading : 1, closing : 1, hold_body : 1, hold_resp : 1,
       msg_done : 1, resp_started : 1, resp_done : 1, close_after : 1,
       continue_sent : 1, in_parse : 1, paused : 1, last_value : 1,
-      lingering : 1, head_req : 1, value_at_end : 1;
+      lingering : 1, head_req : 1, value_at_end : 1, head_seen : 1;
   unsigned crlf_need; /* bytes of a chunk's closing CRLF not seen yet */
   uv_shutdown_t shut;
   int phase;
@@ -234,7 +234,7 @@ static void log_access(conn_t* c) {
   log_start(srv, &b, "info", "request");
   log_kv(&b, "request_id", c->req_id);
   log_kv(&b, "remote", c->remote);
-  log_kv(&b, "method", http_method_str((enum http_method)c->hp.method));
+  log_kv(&b, "method", c->head_seen ? http_method_str((enum http_method)c->hp.method) : "-");
   log_kv(&b, "path", c->url.p != NULL ? c->url.p : "");
   pipe__sbuf_printf(&b,
                     ",\"status\":%d,\"bytes_in\":%llu,\"bytes_out\":%llu,"
@@ -312,6 +312,7 @@ static const char* status_text(int s) {
     case 415: return "Unsupported Media Type";
     case 416: return "Range Not Satisfiable";
     case 417: return "Expectation Failed";
+    case 409: return "Conflict";
     case 422: return "Unprocessable Content";
     case 431: return "Request Header Fields Too Large";
     case 500: return "Internal Server Error";
@@ -319,6 +320,7 @@ static const char* status_text(int s) {
     case 502: return "Bad Gateway";
     case 503: return "Service Unavailable";
     case 505: return "HTTP Version Not Supported";
+    case 507: return "Insufficient Storage";
     default: return "Unknown";
   }
 }
@@ -469,7 +471,7 @@ static void reset_request(conn_t* c) {
   c->status = 0;
   c->route = NULL;
   c->msg_done = c->resp_started = c->resp_done = c->continue_sent = 0;
-  c->head_req = 0;
+  c->head_req = c->head_seen = 0;
   c->err_msg[0] = '\0';
   c->req_id[0] = '\0';
   c->phase = PH_IDLE;
@@ -847,6 +849,7 @@ static int on_headers_complete(http_parser* p) {
   }
   c->phase = PH_BODY;
   c->head_req = c->hp.method == HTTP_HEAD;
+  c->head_seen = 1;
   if (c->hname.oom || c->hval.oom || c->url.oom) {
     fail_request(c, 500, "internal", "out of memory");
     return 0;
@@ -1156,6 +1159,39 @@ static void job_free(job_t* j) {
   }
 }
 
+/* The HTTP status for a pipeline's or the store's error: bad data for the
+ * client's transforms is the client's (422); a key that collides with a
+ * directory, or runs through a stored object, is a conflict (409); a full
+ * disk is 507; the rest is ours (500). */
+static int store_status(int err) {
+  switch (err) {
+    case PIPE_ECSV:
+    case PIPE_EUTF8:
+    case PIPE_EFIELDS:
+    case PIPE_EGZIP:
+    case PIPE_ETRUNC:
+      return 422;
+    case PIPE_EISDIR:
+    case PIPE_ENOTDIR:
+    case PIPE_EEXIST:
+      return 409;
+    case PIPE_ENOSPC:
+    case PIPE_EDQUOT:
+      return 507;
+    default:
+      return 500;
+  }
+}
+
+static const char* status_code_name(int st) {
+  switch (st) {
+    case 422: return "pipeline_failed";
+    case 409: return "key_conflict";
+    case 507: return "store_full";
+    default: return "store_failed";
+  }
+}
+
 /* The entry's pipeline has finished (status 0: the object is stored). */
 static void entry_done(pipe_pipeline_t* pl, int status) {
   entry_t* e = pipe_pipeline_data(pl);
@@ -1185,13 +1221,16 @@ static void entry_done(pipe_pipeline_t* pl, int status) {
   j->running--;
   if (status < 0 && !j->failed) {
     /* Bad data for the client's transforms is the client's error. */
-    int st = 500;
-    if (status == PIPE_ECSV || status == PIPE_EUTF8 || status == PIPE_EFIELDS ||
-        status == PIPE_EGZIP || status == PIPE_ETRUNC)
-      st = 422;
+    int st = store_status(status);
     log_error(j->srv, j->c, "storing %s failed: %s", e->key, e->msg);
-    job_fail(j, st, st == 422 ? "pipeline_failed" : "store_failed", "%s: %s",
-             e->key, e->msg);
+    /* The client gets the pipeline's message for its data (line, column),
+     * but not the store's, which names paths on this machine: the log has
+     * it. */
+    if (st == 422)
+      job_fail(j, st, status_code_name(st), "%s: %s", e->key, e->msg);
+    else
+      job_fail(j, st, status_code_name(st), "%s: %s (request %s)", e->key,
+               pipe_strerror(status), j->c != NULL ? j->c->req_id : "");
     return; /* j may be gone */
   }
   if (job_check(j)) return;
@@ -1234,8 +1273,11 @@ fail:
   e->src = e->hash = e->sink = NULL;
   e->done = 1;
   e->status = r;
-  job_fail(j, 500, "store_failed", "cannot store %s: %s", e->key,
-           pipe_strerror(r));
+  {
+    int st = store_status(r);
+    job_fail(j, st, status_code_name(st), "cannot store %s: %s", e->key,
+             pipe_strerror(r));
+  }
   return r;
 }
 

@@ -252,3 +252,15 @@ Test(serve_objects, a_client_gone_mid_put_leaves_nothing_and_is_logged) {
   cr_assert(strstr(log, "\"status\":499") != NULL, "%s", log);
   free(log);
 }
+
+Test(serve_objects, a_key_colliding_with_a_directory_or_an_object_is_409) {
+  cli_result_t r = serve_sh(srv,
+      "printf x | curl -sS -o /dev/null -T - \"$U/v1/objects/d/inner\"; "
+      "printf y | curl -sS -w ' %%{http_code}\\n' -T - \"$U/v1/objects/d\"; "
+      "printf z | curl -sS -w ' %%{http_code}\\n' -T - \"$U/v1/objects/d/inner/deeper\"; cat \"$S/d/inner\"");
+  cr_assert(strstr(r.out, "key_conflict") != NULL, "%s", r.out);
+  cr_assert(strstr(r.out, " 409\n") != NULL, "%s", r.out);
+  cr_assert(strstr(r.out, "}\n 409\nx") != NULL, "%s", r.out);
+  cr_assert(strstr(r.out, "/tmp/") == NULL, "a store path leaks to the client: %s", r.out);
+  cli_result_free(&r);
+}
