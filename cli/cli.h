@@ -105,6 +105,8 @@ int cli_run_command(const cli_command_t* cmd, int argc, char** argv);
 /* pipe cp SRC DST; pipe s3 ls|cleanup */
 int cli_cp_command(const cli_command_t* cmd, int argc, char** argv);
 int cli_s3_command(const cli_command_t* cmd, int argc, char** argv);
+/* pipe serve [options]: the HTTP upload service (cli/serve.c) */
+int cli_serve_command(const cli_command_t* cmd, int argc, char** argv);
 
 extern const cli_command_t cli_commands[];
 extern const size_t cli_ncommands;

@@ -126,6 +126,33 @@ const cli_command_t cli_commands[] = {
      "could not be aborted (the server was gone) leaves behind.\n\n"
      CLI_S3_HELP,
      no_opts, "", cli_s3_command},
+    {"serve", "HTTP upload service: files stream through pipelines into a store",
+     "usage: pipe serve [--listen HOST:PORT] [--store DIR] [options]\n\n"
+     "Routes: PUT/GET/HEAD /v1/objects/KEY[?pipeline=SPEC], POST /v1/uploads\n"
+     "(multipart/form-data)[?pipeline=SPEC], /healthz, /readyz, /metrics, / "
+     "(upload page).\n"
+     "SPEC is transforms only, e.g. 'csv2json --infer | gzip'.\n\n"
+     "options:\n"
+     "  --listen HOST:PORT       default 127.0.0.1:8080 (env PIPE_LISTEN); port 0: "
+     "any\n"
+     "  --port-file FILE         write the bound port to FILE\n"
+     "  --store DIR              local object directory (default ./store)\n"
+     "  --auth-token-file FILE   one bearer token per line; required for /v1/\n"
+     "  --insecure-no-auth       allow a non-loopback --listen without tokens\n"
+     "  --max-body-size BYTES    request body (default 64G, 0: none)\n"
+     "  --max-file-size BYTES    one object as received (default none)\n"
+     "  --max-header-size BYTES  request head (default 32K: 431 above)\n"
+     "  --max-part-header-size BYTES, --max-files N, --max-fields N,\n"
+     "  --max-parts N, --max-field-size BYTES (default 1M)   multipart limits\n"
+     "  --max-memory BYTES       worst-case buffers of all uploads (503 above)\n"
+     "  --max-uploads N          uploads in flight (503 above)\n"
+     "  --header-timeout SECS    request head must arrive within (default 10)\n"
+     "  --idle-timeout SECS      close a connection silent that long (default "
+     "60)\n"
+     "  --grace SECS             on SIGTERM/SIGINT, let uploads finish (default "
+     "30)\n"
+     "Sizes take K, M, G, T suffixes (binary). Logs: JSON lines on stderr.\n",
+     no_opts, "", cli_serve_command},
 };
 const size_t cli_ncommands = sizeof(cli_commands) / sizeof(cli_commands[0]);
 

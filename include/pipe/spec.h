@@ -124,6 +124,34 @@ PIPE_EXTERN int pipe_spec_add_stage(pipe_pipeline_t* pl, int argc, char** argv,
 PIPE_EXTERN int pipe_spec_format_error(const char* spec, const pipe_error_t* err,
                            char* out, size_t cap);
 
+
+/** Caps a server applies to a client's transforms (zero: no cap), and the
+ *  pool sizes used to cost them when no pipeline is given. */
+typedef struct pipe_spec_limits_s {
+  int max_threads;       /* gzip --threads above (or 0 = per CPU) -> this */
+  size_t max_block_size; /* gzip --block-size above -> this */
+  size_t max_stages;     /* more stages: PIPE_EUSAGE */
+  size_t buf_size;       /* costing without pl: bytes per buffer */
+  size_t pool_limit;     /*   and buffers per stage pool */
+} pipe_spec_limits_t;
+
+/** A spec of transforms only — "csv2json --infer | gzip", the stages of
+ *  the pipe run grammar without source and sink — for a front end that
+ *  supplies both itself (the HTTP service: request body in, its store out;
+ *  a client can never name a path). text is borrowed for the call. Every
+ *  stage is validated and capped by lim (may be NULL) first; then, when pl
+ *  is not NULL, the stages are appended to pl in order (nothing is added
+ *  when any is wrong). *mem (may be NULL) gets the worst-case bytes of
+ *  memory the stages can hold: each one's pool (buf_size x pool_limit, from
+ *  pl's config or lim) plus gzip's blocks, with the caps applied. An empty
+ *  text is an error. Returns 0, PIPE_EUSAGE with err filled and pointing
+ *  at the word (as pipe_spec_parse: err->column, err->offset into text),
+ *  PIPE_EINVAL for a NULL text, PIPE_ENOMEM or a constructor's error.
+ *  Loop thread only when pl is given. */
+PIPE_EXTERN int pipe_spec_build_transforms(const char* text, pipe_pipeline_t* pl,
+                                           const pipe_spec_limits_t* lim,
+                                           size_t* mem, pipe_error_t* err);
+
 #ifdef __cplusplus
 }
 #endif

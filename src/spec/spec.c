@@ -897,3 +897,128 @@ int pipe_spec_format_error(const char* spec, const pipe_error_t* err, char* out,
   if (o.cap > 0) o.p[o.len < o.cap ? o.len : o.cap - 1] = '\0';
   return (int)o.len;
 }
+
+/* ---- transforms only (the HTTP service) ---------------------------------- */
+
+/*
+ *
+ * A client of the server names transforms, never a path: the spec is the
+ * middle of the `pipe run` grammar ("csv2json --infer | gzip"), and the
+ * server supplies source (the request body) and sink (its store). Costly
+ * options are capped by the server's limits, and the worst-case memory of
+ * the stages is computed from the same numbers the stages use, before
+ * anything is built.
+ */
+
+/* Worst case of one transform's buffers beyond its stage pool. gzip holds
+ * (2 x threads + 3) blocks plus ~0.7 MiB of compressor state per thread
+ * (gzip.h); the other transforms only use their stage pool. */
+static size_t transform_extra(const stage_conf_t* c) {
+  if (c->kind == ST_GZIP) {
+    size_t blk = c->gzip.block_size ? c->gzip.block_size
+                                    : PIPE_GZIP_DEFAULT_BLOCK;
+    /* 0 (one per CPU, capped by the thread pool): cost it as 4. */
+    size_t th = c->gzip.threads > 0 ? (size_t)c->gzip.threads : 4;
+    return (2 * th + 3) * blk + th * (768u << 10);
+  }
+  return 0;
+}
+
+int pipe_spec_build_transforms(const char* text, pipe_pipeline_t* pl,
+                               const pipe_spec_limits_t* lim, size_t* mem,
+                               pipe_error_t* err) {
+  spec_word_t* toks = NULL;
+  char* arena = NULL;
+  char** argv = NULL;
+  size_t ntoks = 0, i, start = 0, nstages = 0, total = 0, pool_bytes;
+  size_t buf_size = PIPE_DEFAULT_BUF_SIZE, pool_limit = PIPE_DEFAULT_POOL_LIMIT;
+  int r = 0;
+  if (mem != NULL) *mem = 0;
+  if (err != NULL) memset(err, 0, sizeof(*err));
+  if (text == NULL) return seterr(err, PIPE_EINVAL, "spec", "no spec given");
+  if (pl != NULL) {
+    buf_size = pipe_pipeline_config(pl)->buf_size;
+    pool_limit = pipe_pipeline_config(pl)->pool_limit;
+  } else if (lim != NULL && lim->buf_size > 0) {
+    buf_size = lim->buf_size;
+    if (lim->pool_limit > 0) pool_limit = lim->pool_limit;
+  }
+  pool_bytes = buf_size * pool_limit;
+  arena = malloc(2 * strlen(text) + 1);
+  if (arena == NULL) return seterr(err, PIPE_ENOMEM, "spec", "out of memory");
+  r = tokenize(text, arena, &toks, &ntoks, err);
+  if (r < 0) goto fail;
+  argv = malloc((ntoks + 1) * sizeof(*argv));
+  if (argv == NULL) {
+    r = seterr(err, PIPE_ENOMEM, "spec", "out of memory");
+    goto fail;
+  }
+  /* Two passes: validate and cost everything, then build, so that a bad
+   * last stage adds nothing to pl. */
+  for (int pass = 0; pass < 2 && r == 0; pass++) {
+    start = 0;
+    nstages = 0;
+    total = 0;
+    for (i = 0; i <= ntoks; i++) {
+      stage_conf_t c;
+      int bad = 0, n = 0;
+      size_t k;
+      if (i < ntoks && !toks[i].bar) continue;
+      if (i == start) { /* nothing between two bars (or at an end) */
+        if (ntoks == 0) {
+          seterr(err, PIPE_EUSAGE, "spec",
+                 "empty pipeline: expected 'STAGE [| STAGE ...]'");
+          r = at(err, 0, 1);
+        } else {
+          size_t b = i < ntoks ? i : i - 1;
+          seterr(err, PIPE_EUSAGE, "spec", "empty stage at '|'");
+          r = at(err, toks[b].off, toks[b].col);
+        }
+        goto fail;
+      }
+      for (k = start; k < i; k++) argv[n++] = toks[k].text;
+      argv[n] = NULL;
+      r = parse_stage(n, argv, &c, err, &bad);
+      if (r < 0) {
+        at(err, toks[start + (size_t)bad].off, toks[start + (size_t)bad].col);
+        goto fail;
+      }
+      if (lim != NULL && c.kind == ST_GZIP) {
+        /* 0 means one per CPU: that is a cost too; the cap wins. */
+        if (lim->max_threads > 0 &&
+            (c.gzip.threads == 0 || c.gzip.threads > lim->max_threads))
+          c.gzip.threads = lim->max_threads;
+        if (lim->max_block_size > 0 && c.gzip.block_size > lim->max_block_size)
+          c.gzip.block_size = lim->max_block_size;
+        if (lim->max_block_size > 0 && c.gzip.block_size == 0 &&
+            PIPE_GZIP_DEFAULT_BLOCK > lim->max_block_size)
+          c.gzip.block_size = lim->max_block_size;
+      }
+      nstages++;
+      if (lim != NULL && lim->max_stages > 0 && nstages > lim->max_stages) {
+        seterr(err, PIPE_EUSAGE, "spec", "too many stages (at most %zu)",
+               lim->max_stages);
+        r = at(err, toks[start].off, toks[start].col);
+        goto fail;
+      }
+      total += pool_bytes + transform_extra(&c);
+      if (pass == 1 && pl != NULL) {
+        r = build_stage(pl, &c, NULL);
+        if (r < 0) {
+          seterr(err, r, stage_names[c.kind], "%s: cannot create the stage: %s",
+                 stage_names[c.kind], pipe_strerror(r));
+          at(err, toks[start].off, toks[start].col);
+          goto fail;
+        }
+      }
+      start = i + 1;
+    }
+    if (pl == NULL) break;
+  }
+  if (mem != NULL) *mem = total;
+fail:
+  free(argv);
+  free(toks);
+  free(arena);
+  return r;
+}

@@ -1,0 +1,235 @@
+/* pipe serve: the HTTP upload service (include/pipe/http.h). The command
+ * parses flags, reads the token file, runs the server until SIGTERM or
+ * SIGINT, then drains it (--grace) and exits 0. */
+#include <errno.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+#include <uv.h>
+
+#include "cli.h"
+#include "pipe/http.h"
+
+typedef struct serve_s {
+  pipe_http_server_t* srv;
+  uv_signal_t sigterm, sigint;
+  uint64_t grace_ms;
+  int drained;
+} serve_t;
+
+/* Bytes with an optional K/M/G/T suffix (binary). 0 and *out, or -1. */
+static int parse_bytes(const char* s, uint64_t* out) {
+  char* end;
+  unsigned long long v;
+  uint64_t mul = 1;
+  if (s[0] < '0' || s[0] > '9') return -1;
+  errno = 0;
+  v = strtoull(s, &end, 10);
+  if (errno != 0) return -1;
+  switch (*end) {
+    case '\0': break;
+    case 'k': case 'K': mul = 1ull << 10; end++; break;
+    case 'm': case 'M': mul = 1ull << 20; end++; break;
+    case 'g': case 'G': mul = 1ull << 30; end++; break;
+    case 't': case 'T': mul = 1ull << 40; end++; break;
+    default: return -1;
+  }
+  if (*end != '\0' && strcmp(end, "iB") != 0 && strcmp(end, "B") != 0)
+    return -1;
+  if (v > UINT64_MAX / mul) return -1;
+  *out = v * mul;
+  return 0;
+}
+
+/* Seconds, possibly fractional, into milliseconds. */
+static int parse_secs(const char* s, uint64_t* ms) {
+  char* end;
+  double v;
+  errno = 0;
+  v = strtod(s, &end);
+  if (errno != 0 || *end != '\0' || end == s || v < 0 || v > 1e7) return -1;
+  *ms = (uint64_t)(v * 1000.0 + 0.5);
+  return 0;
+}
+
+/* One token per line; blank lines and lines starting with '#' skipped. */
+static int read_tokens(const char* path, char*** out, size_t* n) {
+  FILE* f = fopen(path, "r");
+  char line[4096];
+  char** v = NULL;
+  size_t cnt = 0;
+  *out = NULL;
+  *n = 0;
+  if (f == NULL) return -errno;
+  while (fgets(line, sizeof(line), f) != NULL) {
+    size_t l = strlen(line);
+    char** nv;
+    while (l > 0 && (line[l - 1] == '\n' || line[l - 1] == '\r' ||
+                     line[l - 1] == ' ' || line[l - 1] == '\t'))
+      line[--l] = '\0';
+    if (l == 0 || line[0] == '#') continue;
+    nv = realloc(v, (cnt + 1) * sizeof(*v));
+    if (nv == NULL) break;
+    v = nv;
+    v[cnt] = strdup(line);
+    if (v[cnt] == NULL) break;
+    cnt++;
+  }
+  fclose(f);
+  *out = v;
+  *n = cnt;
+  return 0;
+}
+
+static void on_drained(pipe_http_server_t* srv, void* ud) {
+  serve_t* s = ud;
+  (void)srv;
+  s->drained = 1;
+  uv_close((uv_handle_t*)&s->sigterm, NULL);
+  uv_close((uv_handle_t*)&s->sigint, NULL);
+}
+
+static void on_signal(uv_signal_t* h, int signum) {
+  serve_t* s = h->data;
+  fprintf(stderr,
+          "{\"level\":\"info\",\"msg\":\"%s: draining\",\"grace_ms\":%llu}\n",
+          signum == SIGTERM ? "SIGTERM" : "SIGINT",
+          (unsigned long long)s->grace_ms);
+  pipe_http_server_drain(s->srv, s->grace_ms, on_drained, s);
+}
+
+int cli_serve_command(const cli_command_t* cmd, int argc, char** argv) {
+  pipe_http_config_t cfg;
+  pipe_error_t err;
+  serve_t s;
+  uv_loop_t loop;
+  const char* port_file = NULL;
+  const char* token_file = NULL;
+  char** tokens = NULL;
+  size_t ntokens = 0, i;
+  int r, a;
+  memset(&s, 0, sizeof(s));
+  s.grace_ms = 30000;
+  pipe_http_config_init(&cfg);
+  if (getenv("PIPE_LISTEN") != NULL && getenv("PIPE_LISTEN")[0] != '\0')
+    cfg.listen = getenv("PIPE_LISTEN");
+  for (a = 1; a < argc; a++) {
+    const char* o = argv[a];
+    const char* v = NULL;
+    const char* eq = strchr(o, '=');
+    char name[64];
+    uint64_t n = 0, ms = 0;
+    if (strcmp(o, "-h") == 0 || strcmp(o, "--help") == 0) {
+      printf("%s", cmd->usage);
+      return CLI_EXIT_OK;
+    }
+    if (strncmp(o, "--", 2) != 0)
+      return cli_usage_error("serve", "unexpected argument '%s'", o);
+    if (eq != NULL && (size_t)(eq - o) < sizeof(name)) {
+      memcpy(name, o, (size_t)(eq - o));
+      name[eq - o] = '\0';
+      v = eq + 1;
+    } else {
+      snprintf(name, sizeof(name), "%s", o);
+    }
+    if (strcmp(name, "--insecure-no-auth") == 0) {
+      cfg.insecure_no_auth = 1;
+      continue;
+    }
+    if (v == NULL) {
+      if (a + 1 >= argc)
+        return cli_usage_error("serve", "option '%s' needs a value", name);
+      v = argv[++a];
+    }
+#define BYTES(opt, field)                                                    \
+  else if (strcmp(name, opt) == 0) {                                         \
+    if (parse_bytes(v, &n) < 0)                                              \
+      return cli_usage_error("serve", "%s: not a byte count: '%s'", opt, v); \
+    cfg.field = n;                                                           \
+  }
+#define SECS(opt, field)                                                     \
+  else if (strcmp(name, opt) == 0) {                                         \
+    if (parse_secs(v, &ms) < 0 || ms > UINT32_MAX)                           \
+      return cli_usage_error("serve", "%s: not seconds: '%s'", opt, v);      \
+    cfg.field = (unsigned)ms;                                                \
+  }
+    if (strcmp(name, "--listen") == 0) cfg.listen = v;
+    else if (strcmp(name, "--store") == 0) cfg.store = v;
+    else if (strcmp(name, "--port-file") == 0) port_file = v;
+    else if (strcmp(name, "--auth-token-file") == 0) token_file = v;
+    else if (strcmp(name, "--grace") == 0) {
+      if (parse_secs(v, &s.grace_ms) < 0)
+        return cli_usage_error("serve", "--grace: not seconds: '%s'", v);
+    } else if (strcmp(name, "--max-uploads") == 0) {
+      if (parse_bytes(v, &n) < 0 || n > 1000000)
+        return cli_usage_error("serve", "--max-uploads: not a count: '%s'", v);
+      cfg.max_uploads = (unsigned)n;
+    }
+    BYTES("--max-body-size", max_body_size)
+    BYTES("--max-file-size", max_file_size)
+    BYTES("--max-header-size", max_header_size)
+    BYTES("--max-part-header-size", max_part_header_size)
+    BYTES("--max-files", max_files)
+    BYTES("--max-fields", max_fields)
+    BYTES("--max-parts", max_parts)
+    BYTES("--max-field-size", max_field_size)
+    BYTES("--max-memory", max_memory)
+    SECS("--header-timeout", header_timeout_ms)
+    SECS("--idle-timeout", idle_timeout_ms)
+    else return cli_usage_error("serve", "unknown option '%s'", name);
+#undef BYTES
+#undef SECS
+  }
+  if (token_file != NULL) {
+    r = read_tokens(token_file, &tokens, &ntokens);
+    if (r < 0) {
+      fprintf(stderr, "pipe: serve: cannot read %s: %s\n", token_file,
+              strerror(-r));
+      return CLI_EXIT_IO;
+    }
+    if (ntokens == 0) {
+      fprintf(stderr, "pipe: serve: %s holds no token\n", token_file);
+      return CLI_EXIT_USAGE;
+    }
+    cfg.tokens = (const char* const*)tokens;
+    cfg.ntokens = ntokens;
+  }
+  uv_loop_init(&loop);
+  r = pipe_http_server_new(&loop, &cfg, &s.srv, &err);
+  for (i = 0; i < ntokens; i++) free(tokens[i]);
+  free(tokens);
+  if (r < 0) {
+    fprintf(stderr, "pipe: serve: %s\n", err.msg);
+    if (s.srv != NULL) {
+      uv_run(&loop, UV_RUN_DEFAULT);
+      pipe_http_server_free(s.srv);
+    }
+    uv_loop_close(&loop);
+    return r == PIPE_EUSAGE ? CLI_EXIT_USAGE : CLI_EXIT_IO;
+  }
+  fprintf(stderr,
+          "{\"level\":\"info\",\"msg\":\"listening\",\"port\":%d,\"store\":\"%s\"}\n",
+          pipe_http_server_port(s.srv), cfg.store);
+  if (port_file != NULL) {
+    /* Written to a temp name and renamed: a reader never sees half. */
+    char tmp[4096];
+    FILE* f;
+    snprintf(tmp, sizeof(tmp), "%s.tmp", port_file);
+    f = fopen(tmp, "w");
+    if (f != NULL) {
+      fprintf(f, "%d\n", pipe_http_server_port(s.srv));
+      fclose(f);
+      rename(tmp, port_file);
+    }
+  }
+  uv_signal_init(&loop, &s.sigterm);
+  uv_signal_init(&loop, &s.sigint);
+  s.sigterm.data = s.sigint.data = &s;
+  uv_signal_start(&s.sigterm, on_signal, SIGTERM);
+  uv_signal_start(&s.sigint, on_signal, SIGINT);
+  uv_run(&loop, UV_RUN_DEFAULT);
+  pipe_http_server_free(s.srv);
+  r = uv_loop_close(&loop);
+  (void)r;
+  return CLI_EXIT_OK;
+}

@@ -1,0 +1,93 @@
+/* pipe — the HTTP upload service (`pipe serve`).
+ *
+ *   pipe_http_config_t cfg;
+ *   pipe_http_server_t* srv;
+ *   pipe_http_config_init(&cfg);
+ *   cfg.listen = "127.0.0.1:8080";
+ *   cfg.store = "./store";
+ *   pipe_http_server_new(loop, &cfg, &srv, &err);
+ *   uv_run(loop, UV_RUN_DEFAULT);  // until pipe_http_server_drain()'s cb
+ *   pipe_http_server_free(srv);
+ *
+ * HTTP/1.1 on libuv with http-parser: PUT/GET/HEAD /v1/objects/{key},
+ * POST /v1/uploads (multipart/form-data), /healthz, /readyz, /metrics and
+ * an upload page at /. Every upload streams through a pipeline (the
+ * request body as a push source, the client's transforms, a SHA-256 hash,
+ * the store's sink) with backpressure down to the socket. README.md
+ * documents the routes, limits and error bodies.
+ *
+ * Threads: loop thread only.
+ */
+#ifndef PIPE_HTTP_H
+#define PIPE_HTTP_H
+
+#include "pipe/export.h"
+
+#include <stddef.h>
+#include <stdint.h>
+#include <stdio.h>
+
+#include "pipe/error.h"
+
+#ifdef __cplusplus
+extern "C" {
+#endif
+
+struct uv_loop_s;
+typedef struct pipe_http_server_s pipe_http_server_t;
+
+/** The server's settings. pipe_http_config_init() fills the defaults; a
+ *  limit of 0 then means "none". Strings are borrowed until
+ *  pipe_http_server_new() returns (it copies what it keeps). */
+typedef struct pipe_http_config_s {
+  const char* listen;           /* "HOST:PORT" (port 0: any free port) */
+  const char* store;            /* local directory of objects */
+  const char* const* tokens;    /* bearer tokens for /v1/ (NULL: none) */
+  size_t ntokens;
+  int insecure_no_auth;         /* allow a non-loopback listen without tokens */
+  uint64_t max_body_size;       /* request body bytes: 64 GiB */
+  uint64_t max_file_size;       /* bytes of one object as received: none */
+  uint64_t max_header_size;     /* request line + headers: 32 KiB (431) */
+  uint64_t max_part_header_size; /* a multipart part's header block: 16 KiB */
+  uint64_t max_files, max_fields, max_parts; /* multipart: none */
+  uint64_t max_field_size;      /* multipart text field: 1 MiB */
+  uint64_t max_memory;          /* worst case of all pipelines: none */
+  unsigned max_uploads;         /* uploads in flight: none */
+  unsigned header_timeout_ms;   /* request head must arrive within: 10 s */
+  unsigned idle_timeout_ms;     /* no byte from the client for: 60 s */
+  int max_gzip_threads;         /* cap of a client's gzip --threads: 2 */
+  size_t max_gzip_block;        /* cap of a client's gzip --block-size: 1 MiB */
+  size_t buf_size;              /* pipeline buffers: 64 KiB */
+  size_t pool_limit;            /* buffers per stage pool: 4 */
+  FILE* log;                    /* JSON-lines access and error log: stderr */
+} pipe_http_config_t;
+
+/** Fills cfg with the defaults above. */
+PIPE_EXTERN void pipe_http_config_init(pipe_http_config_t* cfg);
+
+/** Opens the store, binds and starts listening. Returns 0 and *out, or
+ *  < 0 with err filled (err may be NULL): PIPE_EUSAGE for a bad listen
+ *  address or a non-loopback one without tokens, the bind's error
+ *  (PIPE_EADDRINUSE...), the store's error. Loop thread only. */
+PIPE_EXTERN int pipe_http_server_new(struct uv_loop_s* loop, const pipe_http_config_t* cfg,
+                                     pipe_http_server_t** out, pipe_error_t* err);
+
+/** The port actually bound (useful with port 0). */
+PIPE_EXTERN int pipe_http_server_port(const pipe_http_server_t* srv);
+
+typedef void (*pipe_http_drain_cb)(pipe_http_server_t* srv, void* ud);
+
+/** Graceful stop: closes the listener, makes /readyz answer 503, lets
+ *  requests in flight finish for up to grace_ms, then aborts what is left
+ *  (pipelines torn down, partial objects removed); cb fires once every
+ *  connection is closed. A second call shortens the grace to 0. */
+PIPE_EXTERN void pipe_http_server_drain(pipe_http_server_t* srv, uint64_t grace_ms,
+                                        pipe_http_drain_cb cb, void* ud);
+
+/** Frees a drained server (after its drain cb fired). NULL is fine. */
+PIPE_EXTERN void pipe_http_server_free(pipe_http_server_t* srv);
+
+#ifdef __cplusplus
+}
+#endif
+#endif /* PIPE_HTTP_H */

@@ -1,0 +1,70 @@
+/* GET /: the upload page, one HTML file with its script inline (no
+ * external assets): pick or drop files, optionally a pipeline and a token,
+ * see the upload progress and the JSON receipt.
+ *
+ * `/#selftest=N[&pipeline=SPEC]` makes the page pick a generated file of N
+ * bytes (byte i = (31 i + 7) mod 256) through the same file input and
+ * submit the form: what the headless-browser test drives, since a headless
+ * browser has nobody to click the file chooser. */
+#include "http/server_internal.h"
+
+static const char page[] =
+    "<!doctype html>\n"
+    "<html lang=\"en\"><head><meta charset=\"utf-8\">\n"
+    "<title>pipe upload</title>\n"
+    "<style>body{font-family:sans-serif;max-width:40em;margin:2em auto}"
+    "#drop{border:2px dashed #888;padding:2em;text-align:center}"
+    "#drop.over{background:#eef}pre{background:#f4f4f4;padding:1em;"
+    "white-space:pre-wrap}</style></head><body>\n"
+    "<h1>Upload files</h1>\n"
+    "<form id=\"f\">\n"
+    "<div id=\"drop\">Drop files here or <input type=\"file\" id=\"files\" "
+    "name=\"file\" multiple></div>\n"
+    "<p><label>Pipeline (transforms, optional): <input id=\"pipeline\" "
+    "size=\"40\" placeholder=\"csv2json --infer | gzip\"></label></p>\n"
+    "<p><label>Token (if the server needs one): <input id=\"token\" "
+    "type=\"password\"></label></p>\n"
+    "<p><button id=\"go\" type=\"submit\">Upload</button> "
+    "<progress id=\"bar\" value=\"0\" max=\"1\"></progress></p>\n"
+    "</form>\n"
+    "<pre id=\"out\"></pre>\n"
+    "<script>\n"
+    "var picked=null;\n"
+    "var drop=document.getElementById('drop');\n"
+    "drop.addEventListener('dragover',function(e){e.preventDefault();"
+    "drop.className='over';});\n"
+    "drop.addEventListener('dragleave',function(){drop.className='';});\n"
+    "drop.addEventListener('drop',function(e){e.preventDefault();"
+    "drop.className='';picked=e.dataTransfer.files;"
+    "document.getElementById('out').textContent=picked.length+' file(s) "
+    "dropped';});\n"
+    "document.getElementById('f').addEventListener('submit',function(e){\n"
+    "  e.preventDefault();\n"
+    "  var files=picked||document.getElementById('files').files;\n"
+    "  var fd=new FormData();\n"
+    "  for(var i=0;i<files.length;i++)fd.append('file',files[i]);\n"
+    "  var p=document.getElementById('pipeline').value.trim();\n"
+    "  var url='/v1/uploads'+(p?'?pipeline='+encodeURIComponent(p):'');\n"
+    "  var x=new XMLHttpRequest();\n"
+    "  x.open('POST',url);\n"
+    "  var t=document.getElementById('token').value;\n"
+    "  if(t)x.setRequestHeader('Authorization','Bearer '+t);\n"
+    "  x.upload.onprogress=function(ev){if(ev.lengthComputable){"
+    "var b=document.getElementById('bar');b.max=ev.total;b.value=ev.loaded;}};\n"
+    "  x.onload=function(){document.getElementById('out').textContent="
+    "x.status+'\\n'+x.responseText;document.title='done '+x.status;};\n"
+    "  x.onerror=function(){document.getElementById('out').textContent="
+    "'network error';document.title='done error';};\n"
+    "  x.send(fd);\n"
+    "});\n"
+    "var m=/selftest=(\\d+)/.exec(location.hash);\n"
+    "if(m){var n=+m[1],b=new Uint8Array(n);for(var i=0;i<n;i++)b[i]=(i*31+7)&255;\n"
+    "  var dt=new DataTransfer();dt.items.add(new File([b],'selftest.bin'));\n"
+    "  document.getElementById('files').files=dt.files;\n"
+    "  var q=/pipeline=([^&]*)/.exec(location.hash);\n"
+    "  if(q)document.getElementById('pipeline').value=decodeURIComponent(q[1]);\n"
+    "  document.getElementById('go').click();}\n"
+    "</script>\n"
+    "</body></html>\n";
+
+const char* pipe__server_page(void) { return page; }

@@ -1,0 +1,93 @@
+/* The HTTP server's shared state (internal to src/http). */
+#ifndef PIPE_HTTP_SERVER_INTERNAL_H
+#define PIPE_HTTP_SERVER_INTERNAL_H
+
+#include <stddef.h>
+#include <stdint.h>
+#include <uv.h>
+
+#include "http/http_util.h"
+#include "http/store.h"
+#include "pipe/http.h"
+#include "pipe/pipeline.h"
+#include "pipe/spec.h"
+
+/* Requests counted by route and status (Prometheus labels). */
+#define PIPE_HTTP_METRIC_SLOTS 64
+typedef struct pipe_http_req_count_s {
+  const char* route; /* static string */
+  int status;
+  uint64_t n;
+} pipe_http_req_count_t;
+
+typedef struct pipe_http_metrics_s {
+  pipe_http_req_count_t reqs[PIPE_HTTP_METRIC_SLOTS];
+  size_t nreqs;
+  uint64_t bytes_in;       /* bytes read from clients (all of it) */
+  uint64_t bytes_out;      /* response body bytes */
+  uint64_t stored_bytes;   /* bytes written to the store by uploads */
+  uint64_t rejected;       /* uploads refused by admission (503) */
+  uint64_t stage_ns[8];    /* time downstream-blocked, per stage kind */
+  uint64_t stage_bytes[8]; /* bytes through, per stage kind */
+  const char* stage_names[8];
+  size_t nstages;
+  uint64_t source_blocked_ns; /* backpressure at the request body */
+} pipe_http_metrics_t;
+
+struct conn_s;
+
+struct pipe_http_server_s {
+  uv_loop_t* loop;
+  pipe_http_config_t cfg; /* strings below are our copies */
+  char* host;
+  int port;
+  uv_tcp_t listener;
+  int listening;
+  pipe_store_t* store;
+  char** tokens;
+  size_t ntokens;
+  FILE* log;
+  struct conn_s* conns;
+  size_t nconns;
+  unsigned uploads_in_flight;
+  size_t mem_in_use;
+  uint64_t req_seq;
+  uint64_t id_seed;
+  int draining;
+  uv_timer_t grace;
+  int grace_open;
+  pipe_http_drain_cb drain_cb;
+  void* drain_ud;
+  int drain_fired;
+  pipe_http_metrics_t metrics;
+};
+
+/* Connections (server.c). */
+int pipe__server_accept(pipe_http_server_t* srv);
+void pipe__server_close_idle(pipe_http_server_t* srv);
+void pipe__server_close_all(pipe_http_server_t* srv);
+
+/* A fresh request id (16 hex digits + NUL). */
+void pipe__server_request_id(pipe_http_server_t* srv, char out[24]);
+
+/* The one place pipelines are created: switching to the library context
+ * (pipe_pipeline_new_in) is a change here only. */
+int pipe__server_pipeline_new(pipe_http_server_t* srv, pipe_pipeline_t** out);
+
+/* The caps a client's transforms get, and the pool sizes of our pipelines. */
+void pipe__server_spec_limits(const pipe_http_server_t* srv,
+                              pipe_spec_limits_t* lim);
+
+/* The upload page (one HTML file, NUL-terminated, static). */
+const char* pipe__server_page(void);
+
+/* Metrics (metrics.c). */
+void pipe__metrics_request(pipe_http_server_t* srv, const char* route,
+                           int status, uint64_t in, uint64_t out);
+void pipe__metrics_stage(pipe_http_server_t* srv, const pipe_stage_t* s);
+void pipe__server_metrics_render(pipe_http_server_t* srv, pipe_sbuf_t* b);
+
+/* Called when a connection goes away: completes a drain. */
+void pipe__server_drain_check(pipe_http_server_t* srv);
+
+#endif /* PIPE_HTTP_SERVER_INTERNAL_H */

@@ -1,0 +1,247 @@
+/* The HTTP server object: configuration, listener, drain (see
+ * include/pipe/http.h). Connections and routes are in server.c. */
+#include <arpa/inet.h>
+#include <stdlib.h>
+#include <string.h>
+#include <uv.h>
+
+#include "http/server_internal.h"
+
+void pipe_http_config_init(pipe_http_config_t* cfg) {
+  memset(cfg, 0, sizeof(*cfg));
+  cfg->listen = "127.0.0.1:8080";
+  cfg->store = "./store";
+  cfg->max_body_size = (uint64_t)64 << 30;
+  cfg->max_header_size = 32 << 10;
+  cfg->max_part_header_size = 16 << 10;
+  cfg->max_field_size = 1 << 20;
+  cfg->header_timeout_ms = 10000;
+  cfg->idle_timeout_ms = 60000;
+  cfg->max_gzip_threads = 2;
+  cfg->max_gzip_block = (size_t)1 << 20;
+  cfg->buf_size = 64 << 10;
+  cfg->pool_limit = 4;
+  cfg->log = stderr;
+}
+
+void pipe__server_request_id(pipe_http_server_t* srv, char out[24]) {
+  /* A per-process random seed plus a counter, mixed (splitmix64): unique
+   * per server, unguessable enough to not collide across restarts. */
+  uint64_t z = srv->id_seed + (++srv->req_seq) * 0x9E3779B97F4A7C15ull;
+  z = (z ^ (z >> 30)) * 0xBF58476D1CE4E5B9ull;
+  z = (z ^ (z >> 27)) * 0x94D049BB133111EBull;
+  z ^= z >> 31;
+  snprintf(out, 24, "%016llx", (unsigned long long)z);
+}
+
+int pipe__server_pipeline_new(pipe_http_server_t* srv, pipe_pipeline_t** out) {
+  pipe_pipeline_config_t pc;
+  memset(&pc, 0, sizeof(pc));
+  pc.buf_size = srv->cfg.buf_size;
+  pc.pool_limit = srv->cfg.pool_limit;
+  pc.hwm = srv->cfg.pool_limit > 2 ? srv->cfg.pool_limit / 2 : 1;
+  return pipe_pipeline_new(srv->loop, &pc, out);
+}
+
+void pipe__server_spec_limits(const pipe_http_server_t* srv,
+                              pipe_spec_limits_t* lim) {
+  memset(lim, 0, sizeof(*lim));
+  lim->max_threads = srv->cfg.max_gzip_threads;
+  lim->max_block_size = srv->cfg.max_gzip_block;
+  lim->max_stages = 16;
+  lim->buf_size = srv->cfg.buf_size;
+  lim->pool_limit = srv->cfg.pool_limit;
+}
+
+static void on_connection(uv_stream_t* l, int status) {
+  pipe_http_server_t* srv = l->data;
+  if (status < 0 || srv->draining) return;
+  (void)pipe__server_accept(srv);
+}
+
+/* "HOST:PORT", "[v6]:PORT" or ":PORT" into addr. */
+static int parse_listen(const char* s, struct sockaddr_storage* addr,
+                        char* host, size_t hcap) {
+  const char* colon = strrchr(s, ':');
+  char* end;
+  long port;
+  size_t hl;
+  if (colon == NULL) return PIPE_EUSAGE;
+  port = strtol(colon + 1, &end, 10);
+  if (colon[1] == '\0' || *end != '\0' || port < 0 || port > 65535)
+    return PIPE_EUSAGE;
+  hl = (size_t)(colon - s);
+  if (hl >= 2 && s[0] == '[' && s[hl - 1] == ']') {
+    s++;
+    hl -= 2;
+  }
+  if (hl == 0) {
+    s = "0.0.0.0";
+    hl = 7;
+  }
+  if (hl >= hcap) return PIPE_EUSAGE;
+  memcpy(host, s, hl);
+  host[hl] = '\0';
+  if (uv_ip4_addr(host, (int)port, (struct sockaddr_in*)addr) == 0) return 0;
+  if (uv_ip6_addr(host, (int)port, (struct sockaddr_in6*)addr) == 0) return 0;
+  return PIPE_EUSAGE;
+}
+
+static int is_loopback(const struct sockaddr_storage* a) {
+  if (a->ss_family == AF_INET) {
+    const struct sockaddr_in* v4 = (const struct sockaddr_in*)a;
+    return (ntohl(v4->sin_addr.s_addr) >> 24) == 127;
+  }
+  if (a->ss_family == AF_INET6) {
+    const struct sockaddr_in6* v6 = (const struct sockaddr_in6*)a;
+    static const unsigned char lo[16] = {0, 0, 0, 0, 0, 0, 0, 0,
+                                         0, 0, 0, 0, 0, 0, 0, 1};
+    return memcmp(&v6->sin6_addr, lo, 16) == 0;
+  }
+  return 0;
+}
+
+static int seterr(pipe_error_t* err, int code, const char* msg,
+                  const char* arg) {
+  if (err != NULL) {
+    memset(err, 0, sizeof(*err));
+    err->code = code;
+    snprintf(err->stage, sizeof(err->stage), "serve");
+    snprintf(err->msg, sizeof(err->msg), "%s%s%s", msg, arg ? ": " : "",
+             arg ? arg : "");
+  }
+  return code;
+}
+
+static void listener_closed(uv_handle_t* h) {
+  pipe_http_server_t* srv = h->data;
+  srv->listening = 0;
+  pipe__server_drain_check(srv);
+}
+
+int pipe_http_server_new(uv_loop_t* loop, const pipe_http_config_t* cfg,
+                         pipe_http_server_t** out, pipe_error_t* err) {
+  pipe_http_server_t* srv;
+  struct sockaddr_storage addr;
+  struct sockaddr_storage bound;
+  char host[256];
+  int r, len = sizeof(bound);
+  size_t i;
+  *out = NULL;
+  memset(&addr, 0, sizeof(addr));
+  if (parse_listen(cfg->listen != NULL ? cfg->listen : "", &addr, host,
+                   sizeof(host)) < 0)
+    return seterr(err, PIPE_EUSAGE,
+                  "--listen must be HOST:PORT (an IP address), got",
+                  cfg->listen);
+  if (!is_loopback(&addr) && cfg->ntokens == 0 && !cfg->insecure_no_auth)
+    return seterr(err, PIPE_EUSAGE,
+                  "refusing to listen beyond loopback without "
+                  "--auth-token-file (or --insecure-no-auth)",
+                  cfg->listen);
+  srv = calloc(1, sizeof(*srv));
+  if (srv == NULL) return seterr(err, PIPE_ENOMEM, "out of memory", NULL);
+  srv->loop = loop;
+  srv->cfg = *cfg;
+  srv->log = cfg->log;
+  srv->cfg.listen = NULL;
+  srv->cfg.store = NULL;
+  srv->cfg.tokens = NULL;
+  if (cfg->ntokens > 0) {
+    srv->tokens = calloc(cfg->ntokens, sizeof(char*));
+    if (srv->tokens == NULL) goto nomem;
+    for (i = 0; i < cfg->ntokens; i++) {
+      srv->tokens[i] = strdup(cfg->tokens[i]);
+      if (srv->tokens[i] == NULL) goto nomem;
+      srv->ntokens++;
+    }
+  }
+  {
+    uint64_t seed = 0;
+    if (uv_random(NULL, NULL, &seed, sizeof(seed), 0, NULL) != 0)
+      seed = uv_hrtime();
+    srv->id_seed = seed;
+  }
+  r = pipe__store_local_new(cfg->store, &srv->store);
+  if (r < 0) {
+    pipe_http_server_free(srv);
+    return seterr(err, r, "cannot open the store", cfg->store);
+  }
+  uv_tcp_init(loop, &srv->listener);
+  srv->listener.data = srv;
+  srv->listening = 1;
+  r = uv_tcp_bind(&srv->listener, (struct sockaddr*)&addr, 0);
+  if (r == 0) r = uv_listen((uv_stream_t*)&srv->listener, 511, on_connection);
+  if (r < 0) {
+    seterr(err, r, uv_strerror(r), cfg->listen);
+    srv->draining = 1;
+    srv->drain_fired = 1; /* nobody waits for this one */
+    uv_close((uv_handle_t*)&srv->listener, listener_closed);
+    *out = srv; /* the caller runs the loop once and frees it */
+    return r;
+  }
+  if (uv_tcp_getsockname(&srv->listener, (struct sockaddr*)&bound, &len) == 0)
+    srv->port = ntohs(bound.ss_family == AF_INET6
+                          ? ((struct sockaddr_in6*)&bound)->sin6_port
+                          : ((struct sockaddr_in*)&bound)->sin_port);
+  srv->host = strdup(host);
+  *out = srv;
+  return 0;
+nomem:
+  pipe_http_server_free(srv);
+  return seterr(err, PIPE_ENOMEM, "out of memory", NULL);
+}
+
+int pipe_http_server_port(const pipe_http_server_t* srv) { return srv->port; }
+
+static void grace_closed(uv_handle_t* h) {
+  pipe_http_server_t* srv = h->data;
+  srv->grace_open = 0;
+  pipe__server_drain_check(srv);
+}
+
+void pipe__server_drain_check(pipe_http_server_t* srv) {
+  if (!srv->draining || srv->drain_fired) return;
+  if (srv->nconns > 0 || srv->listening) return;
+  if (srv->grace_open) {
+    if (!uv_is_closing((uv_handle_t*)&srv->grace)) {
+      uv_timer_stop(&srv->grace);
+      uv_close((uv_handle_t*)&srv->grace, grace_closed);
+    }
+    return;
+  }
+  srv->drain_fired = 1;
+  if (srv->drain_cb != NULL) srv->drain_cb(srv, srv->drain_ud);
+}
+
+static void grace_cb(uv_timer_t* t) {
+  pipe__server_close_all(t->data);
+}
+
+void pipe_http_server_drain(pipe_http_server_t* srv, uint64_t grace_ms,
+                            pipe_http_drain_cb cb, void* ud) {
+  if (srv->draining) {
+    if (srv->grace_open) uv_timer_start(&srv->grace, grace_cb, 0, 0);
+    return;
+  }
+  srv->draining = 1;
+  srv->drain_cb = cb;
+  srv->drain_ud = ud;
+  uv_close((uv_handle_t*)&srv->listener, listener_closed);
+  uv_timer_init(srv->loop, &srv->grace);
+  srv->grace.data = srv;
+  srv->grace_open = 1;
+  uv_timer_start(&srv->grace, grace_cb, grace_ms, 0);
+  pipe__server_close_idle(srv);
+  pipe__server_drain_check(srv);
+}
+
+void pipe_http_server_free(pipe_http_server_t* srv) {
+  size_t i;
+  if (srv == NULL) return;
+  if (srv->store != NULL) srv->store->ops->free(srv->store);
+  for (i = 0; i < srv->ntokens; i++) free(srv->tokens[i]);
+  free(srv->tokens);
+  free(srv->host);
+  free(srv);
+}
