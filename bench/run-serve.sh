@@ -17,7 +17,7 @@
 #   many-gzip  the first with ?pipeline=gzip
 #   big-gzip   the second with ?pipeline=gzip
 # Servers:
-#   pipe       build/pipe serve --listen 127.0.0.1:0 --store DIR
+#   pipe       build/pipe serve --listen 127.0.0.1:0 --port-file F --store DIR
 #   node       node bench/node/busboy-server.js --port 0 --store DIR
 # The store is a fresh folder under DATA_DIR for every run (same disk for
 # both). Per run: wall time of the whole load, the server's CPU seconds
@@ -66,11 +66,13 @@ start_server() { # NAME
   STORE=$(mktemp -d "$DATA/store.XXXX")
   local out=$STORE.out
   case $1 in
-    pipe) "$PIPE_BIN" serve --listen 127.0.0.1:0 --store "$STORE" > "$out" 2> "$STORE.log" & ;;
+    pipe) "$PIPE_BIN" serve --listen 127.0.0.1:0 --port-file "$STORE.port" --store "$STORE" \
+            > "$out" 2> "$STORE.log" & ;;
     node) node "$BENCH/node/busboy-server.js" --port 0 --store "$STORE" > "$out" 2> "$STORE.log" & ;;
   esac
   SRV_PID=$!
   for _ in $(seq 100); do
+    [ -s "$STORE.port" ] && { SRV_PORT=$(cat "$STORE.port"); return 0; }
     SRV_PORT=$(grep -ao 'listening[^0-9]*[0-9.]*:\?\([0-9]\+\)' "$out" "$STORE.log" 2>/dev/null \
       | grep -o '[0-9]\+$' | head -1 || true)
     [ -n "$SRV_PORT" ] && return 0
@@ -81,7 +83,7 @@ start_server() { # NAME
 stop_server() {
   kill "$SRV_PID" 2> /dev/null || true
   wait "$SRV_PID" 2> /dev/null || true
-  rm -rf "$STORE" "$STORE.out" "$STORE.log"
+  rm -rf "$STORE" "$STORE.out" "$STORE.log" "$STORE.port"
 }
 cpu_ticks() { awk '{print $14 + $15}' "/proc/$SRV_PID/stat"; }
 peak_kib() { awk '/VmHWM/ {print $2}' "/proc/$SRV_PID/status"; }
