@@ -26,6 +26,12 @@
 #     floor   openssl dgst -md5 FILE; openssl dgst -sha256 FILE (no upload:
 #             the CPU floor while every byte needs a Content-MD5 and the
 #             receipt's SHA-256)
+#   stdin   cat FILE | CLIENT - -> s3://bench/stdin-CASE: the same bytes as a
+#           stream of unknown length (the sink copies into its own part
+#           buffers; issue 11: peak RSS <= part size x (concurrency + 1) +
+#           16 MiB): sh -c 'cat FILE | pipe cp - s3://...' / 'aws s3 cp -' /
+#           'rclone rcat' / 'node bench/node/s3-upload.js -' (cat's CPU and
+#           RSS are in the sums; they are small)
 #   down    s3://bench/down-src (FILE, uploaded once by aws) -> OUT, a fresh
 #           file in DATA (same disk as FILE): pipe cp / aws s3 cp / rclone
 #           copyto / node bench/node/s3-download.js (GetObject -> file)
@@ -52,7 +58,7 @@
 #   RUNS=3               runs per case for up and down
 #   STREAM_RUNS=1        runs per case for stream (Node and Miller are slow)
 #   CASES="pipe aws rclone node"   (floor is added to up)
-#   MODES="up down stream"
+#   MODES="up stdin down stream"
 #   PIPE_BIN=build/pipe  DATA_DIR=bench/data  SWIFT_BASE=/dev/shm
 #   OUT=FILE             the report (default bench/data/report-s3-<date>.md)
 set -euo pipefail
@@ -66,7 +72,7 @@ SIZE=${SIZE:-big}
 RUNS=${RUNS:-3}
 STREAM_RUNS=${STREAM_RUNS:-1}
 CASES=${CASES:-pipe aws rclone node}
-MODES=${MODES:-up down stream}
+MODES=${MODES:-up stdin down stream}
 SWIFT_BASE=${SWIFT_BASE:-/dev/shm}
 BIG_SIZE=${BIG_SIZE:-1g}
 MID_SIZE=${MID_SIZE:-100m}
@@ -167,14 +173,18 @@ cmd_for() {
   case $c:$m in
     pipe:up) [ $have_pipe = 1 ] || return 1; CMD=("$PIPE_BIN" cp --no-progress "$s" "s3://bench/$d") ;;
     pipe:down) [ $have_pipe = 1 ] || return 1; CMD=("$PIPE_BIN" cp --no-progress "s3://bench/$s" "$d") ;;
+    pipe:stdin) [ $have_pipe = 1 ] || return 1; CMD=(sh -c "cat $(q "$s") | $(q "$PIPE_BIN") cp --no-progress - s3://bench/$d") ;;
     pipe:stream) [ $have_pipe = 1 ] || return 1; CMD=("$PIPE_BIN" run "$s | csv2json | gzip | s3://bench/$d") ;;
     aws:up) CMD=("$AWS" --endpoint-url "$ENDPOINT" s3 cp --only-show-errors "$s" "s3://bench/$d") ;;
+    aws:stdin) CMD=(sh -c "cat $(q "$s") | $AWS --endpoint-url $ENDPOINT s3 cp --only-show-errors - s3://bench/$d") ;;
     aws:down) CMD=("$AWS" --endpoint-url "$ENDPOINT" s3 cp --only-show-errors "s3://bench/$s" "$d") ;;
     aws:stream) have mlr && have pigz || return 1
       CMD=(sh -c "mlr --icsv --ojsonl cat $(q "$s") | pigz -p 2 | $AWS --endpoint-url $ENDPOINT s3 cp --only-show-errors - s3://bench/$d") ;;
     rclone:up) have rclone || return 1; CMD=(rclone --config /dev/null copyto "$s" "sw:bench/$d") ;;
+    rclone:stdin) have rclone || return 1; CMD=(sh -c "cat $(q "$s") | rclone --config /dev/null rcat sw:bench/$d") ;;
     rclone:down) have rclone || return 1; CMD=(rclone --config /dev/null copyto "sw:bench/$s" "$d") ;;
     node:up) [ $have_node = 1 ] || return 1; CMD=(node "$BENCH/node/s3-upload.js" "$s" "s3://bench/$d") ;;
+    node:stdin) [ $have_node = 1 ] || return 1; CMD=(sh -c "cat $(q "$s") | node $(q "$BENCH/node/s3-upload.js") - s3://bench/$d") ;;
     node:down) [ $have_node = 1 ] || return 1; CMD=(node "$BENCH/node/s3-download.js" "s3://bench/$s" "$d") ;;
     node:stream) [ $have_node = 1 ] || return 1; CMD=(node "$BENCH/node/csv2json-gzip-s3.js" "$s" "s3://bench/$d") ;;
     floor:up) CMD=(sh -c "openssl dgst -md5 $(q "$s") > /dev/null && openssl dgst -sha256 $(q "$s") > /dev/null") ;;
@@ -187,6 +197,10 @@ show_cmd() {
   case $1:$2 in
     pipe:up) echo "$p cp FILE s3://bench/KEY" ;;
     pipe:down) echo "$p cp s3://bench/KEY OUT" ;;
+    pipe:stdin) echo "sh -c 'cat FILE \\| $p cp - s3://bench/KEY'" ;;
+    aws:stdin) echo "sh -c 'cat FILE \\| aws s3 cp - s3://bench/KEY'" ;;
+    rclone:stdin) echo "sh -c 'cat FILE \\| rclone rcat sw:bench/KEY'" ;;
+    node:stdin) echo "sh -c 'cat FILE \\| node bench/node/s3-upload.js - s3://bench/KEY'" ;;
     pipe:stream) echo "$p run 'CSV \\| csv2json \\| gzip \\| s3://bench/KEY'" ;;
     aws:up) echo "aws s3 cp FILE s3://bench/KEY" ;;
     aws:down) echo "aws s3 cp s3://bench/KEY OUT" ;;
@@ -209,9 +223,9 @@ check_case() {
   local c=$1 m=$2 rc=0 key="check-$1-$2"
   cmd_for "$c" "$m" x x || { CHECK[$c:$m]="not available"; return; }
   case $m in
-    up)
+    up | stdin)
       [ "$c" = floor ] && { CHECK[$c:$m]="(no upload)"; return; }
-      cmd_for "$c" up "$SMALL_FILE" "$key"
+      cmd_for "$c" "$m" "$SMALL_FILE" "$key"
       "${CMD[@]}" > "$TMP/out" 2> "$TMP/err" || rc=$?
       [ $rc = 0 ] && awsq s3 cp --only-show-errors "s3://bench/$key" "$TMP/back" 2>> "$TMP/err" || rc=${rc/#0/1}
       if [ $rc = 0 ] && cmp -s "$SMALL_FILE" "$TMP/back"; then CHECK[$c:$m]="12 MiB up, aws down: byte-exact"
@@ -247,6 +261,7 @@ bench() {
   local c=$1 m=$2 n=$RUNS in bytes load i t0 t1 s0 s1 status="" key out
   case $m in
     up) in=$FILE key=up-$c ;;
+    stdin) in=$FILE key=stdin-$c ;;
     down) in=$FILE key=down-src ;;
     stream) in=$CSV key=stream-$c n=$STREAM_RUNS ;;
   esac
@@ -260,7 +275,7 @@ bench() {
   out=$SCRATCH/down-$c.bin
   for ((i = 1; i <= n; i++)); do
     case $m in
-      up) cmd_for "$c" up "$FILE" "$key" ;;
+      up | stdin) cmd_for "$c" "$m" "$FILE" "$key" ;;
       down) rm -f "$out"; cmd_for "$c" down "$key" "$out" ;;
       stream) cmd_for "$c" stream "$CSV" "$key" ;;
     esac
@@ -278,7 +293,7 @@ bench() {
     # Checks, outside the timing.
     case $c:$m in
       floor:up) ;;
-      *:up)
+      *:up | *:stdin)
         [ "$(obj_size "$key")" = "$bytes" ] || { status=" (failed: stored size $(obj_size "$key"))"; }
         obj_rm "$key" ;;
       *:down)

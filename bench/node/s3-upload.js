@@ -4,6 +4,7 @@
 // flight (queueSize), multipart above one part.
 //
 //   node bench/node/s3-upload.js FILE s3://bucket/key
+//   ... | node bench/node/s3-upload.js - s3://bucket/key   (standard input)
 'use strict';
 
 const fs = require('node:fs');
@@ -19,7 +20,10 @@ if (!file || !url) {
 (async () => {
   const up = new Upload({
     client: client(),
-    params: { ...parseUrl(url), Body: fs.createReadStream(file) },
+    params: {
+      ...parseUrl(url),
+      Body: file === '-' ? process.stdin : fs.createReadStream(file),
+    },
   });
   await up.done();
 })().catch((err) => fail('s3-upload.js', err));
