@@ -474,6 +474,7 @@ static size_t header_cb(char* p, size_t size, size_t nitems, void* userp) {
   char tmp[128];
   if (n > 5 && strncmp(p, "HTTP/", 5) == 0) { /* a new response (100, 200) */
     r->etag[0] = '\0';
+    r->etag_not_md5 = 0;
     r->content_length = -1;
     return n;
   }
@@ -481,6 +482,12 @@ static size_t header_cb(char* p, size_t size, size_t nitems, void* userp) {
     copy_value(p + 5, n - 5, r->etag, sizeof(r->etag));
   } else if (n > 17 && strncasecmp(p, "x-amz-request-id:", 17) == 0) {
     copy_value(p + 17, n - 17, r->request_id, sizeof(r->request_id));
+  } else if (n > 29 && strncasecmp(p, "x-amz-server-side-encryption:", 29) == 0) {
+    copy_value(p + 29, n - 29, tmp, sizeof(tmp));
+    if (strncasecmp(tmp, "aws:kms", 7) == 0) r->etag_not_md5 = 1;
+  } else if (n > 47 &&
+             strncasecmp(p, "x-amz-server-side-encryption-customer-algorithm:", 47) == 0) {
+    r->etag_not_md5 = 1;
   } else if (n > 15 && strncasecmp(p, "Content-Length:", 15) == 0) {
     copy_value(p + 15, n - 15, tmp, sizeof(tmp));
     r->content_length = strtoll(tmp, NULL, 10);

@@ -56,6 +56,8 @@ struct pipe__s3_req_s {
   int64_t content_length;      /* of the last response, -1 unknown */
   int64_t total_size;          /* from Content-Range ".../N", or Content-Length of a 200 */
   char request_id[64];
+  int etag_not_md5;            /* x-amz-server-side-encryption: aws:kms (or
+                                  SSE-C): the ETag is not the MD5 of the data */
   char* resp;                  /* collected body (NUL-terminated) */
   size_t resp_len, resp_cap;
   int64_t received;            /* body bytes given to on_data, over every attempt */

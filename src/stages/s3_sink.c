@@ -240,11 +240,13 @@ static void part_done(pipe__s3_req_t* r) {
     return;
   }
   pipe__s3_hex(k->md5s[p->num - 1], 16, hex);
-  if (strcasecmp(r->etag, hex) != 0) {
-    char what[64];
+  /* With SSE-KMS the ETag is not an MD5: Content-MD5 was checked anyway. */
+  if (!r->etag_not_md5 && strcasecmp(r->etag, hex) != 0) {
+    char what[64], got[128];
     snprintf(what, sizeof(what), "part %u: ETag", p->num);
+    snprintf(got, sizeof(got), "%s", r->etag[0] ? r->etag : "(none)");
     part_free(p);
-    fail_integrity(k, what, r->etag[0] ? r->etag : "(none)", "differs from the MD5 sent");
+    fail_integrity(k, what, got, "differs from the MD5 sent");
     return;
   }
   part_free(p); /* its buffer returns to the pool: resume() will drain */
@@ -504,7 +506,9 @@ static void put_done(pipe__s3_req_t* r) {
     pipe__s3_req_free(r);
     return;
   }
-  if (strcasecmp(r->etag, k->expect_etag) != 0) {
+  if (r->etag_not_md5) {
+    scopy(k->expect_etag, sizeof(k->expect_etag), r->etag);
+  } else if (strcasecmp(r->etag, k->expect_etag) != 0) {
     char got[128];
     snprintf(got, sizeof(got), "%s", r->etag[0] ? r->etag : "(none)");
     pipe__s3_req_free(r);

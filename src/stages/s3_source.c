@@ -299,8 +299,9 @@ static void head_done(pipe__s3_req_t* r) {
   }
   k->size = r->content_length;
   snprintf(k->etag, sizeof(k->etag), "%s", r->etag);
+  k->check_md5 = !r->etag_not_md5 && strlen(k->etag) == 32 &&
+                 strspn(k->etag, "0123456789abcdefABCDEF") == 32;
   pipe__s3_req_free(r);
-  k->check_md5 = strlen(k->etag) == 32 && strspn(k->etag, "0123456789abcdefABCDEF") == 32;
   if (k->check_md5) EVP_DigestInit_ex(k->md5, EVP_md5(), NULL);
   if (k->size < 0 || k->size <= (int64_t)k->part || k->conc <= 1) {
     rc = start_single(k);
