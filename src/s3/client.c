@@ -530,6 +530,12 @@ static int add_hdr(pipe__s3_req_t* r, const char* name, const char* value) {
   return 0;
 }
 
+static int add_if_match(pipe__s3_req_t* r) {
+  char v[160];
+  snprintf(v, sizeof(v), "\"%s\"", r->if_match);
+  return add_hdr(r, "If-Match", v);
+}
+
 static int fail_now(pipe__s3_req_t* r, int code, const char* fmt, const char* a) {
   char url[1024];
   pipe__s3_url(r, url, sizeof(url));
@@ -590,6 +596,7 @@ static int attempt_setup(pipe__s3_req_t* r) {
       (cfg->session_token && cfg->session_token[0] &&
        add_hdr(r, "x-amz-security-token", cfg->session_token) < 0) ||
       (r->content_md5[0] && add_hdr(r, "Content-MD5", r->content_md5) < 0) ||
+      (r->if_match && r->if_match[0] && add_if_match(r) < 0) ||
       (r->content_type && add_hdr(r, "Content-Type", r->content_type) < 0) ||
       /* A name with nothing after the colon removes curl's own header
        * (POST's form type, Expect: 100-continue, Accept). */

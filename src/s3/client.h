@@ -39,6 +39,8 @@ struct pipe__s3_req_s {
   int64_t body_fd_off;
   char content_md5[32];        /* base64, "" for none */
   const char* content_type;    /* or NULL */
+  const char* if_match;        /* an ETag (without quotes) the object must still
+                                  have (If-Match), or NULL; borrowed */
   int64_t range_start;         /* -1: no Range */
   int64_t range_end;           /* inclusive; -1: to the end */
   pipe__s3_data_cb on_data;    /* NULL: the body is collected into resp */
