@@ -106,6 +106,13 @@ void pipe__s3_url(const pipe__s3_req_t* r, char* out, size_t cap);
 int pipe__s3_stage_client(pipe_pipeline_t* pl, pipe_s3_client_t* given,
                           pipe_s3_client_t** out, pipe_error_t* err);
 
+/** The size of part `num` (1-based) of an upload with parts of `base`:
+ *  with the total size known (size_hint > 0) every part is
+ *  max(base, size_hint / 10000 rounded up to a MiB); for a stream of
+ *  unknown size (size_hint <= 0) base << ((num - 1) / 900), at most 5 GiB,
+ *  so that 10,000 parts of 5 MiB and up hold more than 5 TiB. */
+size_t pipe__s3_part_size(size_t base, int64_t size_hint, unsigned num);
+
 /* ---- small helpers (src/s3/util.c) ---- */
 
 /** Finds <tag>...</tag> in xml from *pos; copies the content, with XML

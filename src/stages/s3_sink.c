@@ -24,7 +24,7 @@
  *
  * Part sizes. With the size known in advance (a file) every part is
  * max(part_size, size / 10000) rounded up to a MiB. Otherwise part n has
- * part_size << ((n - 1) / 1000): 8 MiB parts reach 5 TiB well within
+ * part_size << ((n - 1) / 900): parts of 5 MiB and up reach 5 TiB within
  * 10,000 parts; the pool is replaced by one of bigger chunks at each step.
  *
  * Teardown. destroy() with an error (any stage's failure, an abort, a
@@ -129,16 +129,20 @@ static void fail_integrity(s3_sink_t* k, const char* fmt, const char* a,
 
 /* ---- part sizes ------------------------------------------------------ */
 
-static size_t part_size_for(const s3_sink_t* k, unsigned num) {
-  if (k->size_hint > 0) {
-    uint64_t need = ((uint64_t)k->size_hint + PIPE_S3_MAX_PARTS - 1) / PIPE_S3_MAX_PARTS;
+size_t pipe__s3_part_size(size_t base, int64_t size_hint, unsigned num) {
+  if (size_hint > 0) {
+    uint64_t need = ((uint64_t)size_hint + PIPE_S3_MAX_PARTS - 1) / PIPE_S3_MAX_PARTS;
     need = (need + MIB - 1) / MIB * MIB;
-    return need > k->base_part ? (size_t)need : k->base_part;
+    return need > base ? (size_t)need : base;
   } else {
-    uint64_t p = (uint64_t)k->base_part << ((num - 1) / 1000);
+    uint64_t p = (uint64_t)base << ((num - 1) / 900);
     if (p > PIPE_S3_MAX_PART_SIZE) p = PIPE_S3_MAX_PART_SIZE;
     return (size_t)p;
   }
+}
+
+static size_t part_size_for(const s3_sink_t* k, unsigned num) {
+  return pipe__s3_part_size(k->base_part, k->size_hint, num);
 }
 
 /* Makes sure `pool` gives chunks of at least `size`. */
