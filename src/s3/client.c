@@ -836,6 +836,9 @@ static void attempt_done(pipe__s3_req_t* r, CURLcode cc) {
     char url[1024];
     pipe__s3_url(r, url, sizeof(url));
     retry = retryable_curl(cc);
+    /* A name that does not resolve is more often a typo than an outage:
+     * give it three tries, not the whole budget. */
+    if (cc == CURLE_COULDNT_RESOLVE_HOST && r->attempts >= 3) retry = 0;
     memset(&r->err, 0, sizeof(r->err));
     r->err.code = PIPE_ENET;
     if (cc == CURLE_PEER_FAILED_VERIFICATION || cc == CURLE_SSL_CACERT_BADFILE ||
@@ -895,7 +898,7 @@ static void attempt_done(pipe__s3_req_t* r, CURLcode cc) {
       return;
     }
   }
-  if (retry) {
+  if (retry || r->attempts > 1) {
     size_t n = strlen(r->err.msg);
     snprintf(r->err.msg + n, sizeof(r->err.msg) - n, " (gave up after %d attempt%s in %.1f s)",
              r->attempts, r->attempts == 1 ? "" : "s",
