@@ -117,6 +117,8 @@ const cli_command_t cli_commands[] = {
      "60)\n"
      "  --grace SECS             on SIGTERM/SIGINT, let uploads finish (default "
      "30)\n"
+     "  --workers N              N processes sharing the socket, restarted if "
+     "they crash\n"
      "Sizes take K, M, G, T suffixes (binary). Logs: JSON lines on stderr.\n",
      no_opts, "", cli_serve_command},
 };

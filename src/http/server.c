@@ -186,8 +186,8 @@ static void log_start(pipe_http_server_t* srv, pipe_sbuf_t* b,
   gmtime_r(&ts.tv_sec, &tm);
   strftime(when, sizeof(when), "%Y-%m-%dT%H:%M:%S", &tm);
   (void)srv;
-  pipe__sbuf_printf(b, "{\"ts\":\"%s.%03ldZ\",\"level\":\"%s\",\"msg\":", when,
-                    ts.tv_nsec / 1000000, level);
+  pipe__sbuf_printf(b, "{\"ts\":\"%s.%03ldZ\",\"level\":\"%s\",\"pid\":%d,\"msg\":",
+                    when, ts.tv_nsec / 1000000, level, (int)getpid());
   pipe__sbuf_json(b, msg, strlen(msg));
 }
 

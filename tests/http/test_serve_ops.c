@@ -341,3 +341,27 @@ Test(serve_ops, metrics_are_valid_prometheus_text_with_counts_by_route_and_statu
   cli_result_free(&r);
   cr_assert_eq(serve_stop(s, 0), 0);
 }
+
+Test(serve_ops, workers_share_the_port_and_a_crashed_one_is_restarted) {
+  serve_t* s = serve_start("--workers 2");
+  cli_result_t r;
+  char* log;
+  const char* w;
+  int worker = 0;
+  /* Enough connections that both workers take some. */
+  r = serve_sh(s, "for i in $(seq 40); do curl -sS -o /dev/null -w '%%{http_code}\\n' \"$U/healthz\"; done | sort | uniq -c | tr -s ' '");
+  cr_assert_str_eq(r.out, " 40 200\n", "%s", r.out);
+  cli_result_free(&r);
+  log = serve_log(s);
+  w = strstr(log, "\"msg\":\"worker started\",\"worker\":");
+  cr_assert_not_null(w, "%s", log);
+  worker = atoi(w + strlen("\"msg\":\"worker started\",\"worker\":"));
+  free(log);
+  cr_assert_gt(worker, 0);
+  kill(worker, SIGKILL); /* a crash */
+  r = serve_sh(s, "sleep 1.5; for i in $(seq 10); do curl -sS -o /dev/null -w '%%{http_code}\\n' \"$U/healthz\"; done | sort | uniq -c | tr -s ' '; "
+                  "grep -c '\"msg\":\"worker started\"' \"$D/log\"; grep -c '\"msg\":\"worker exited\"' \"$D/log\"");
+  cr_assert_str_eq(r.out, " 10 200\n3\n1\n", "%s", r.out);
+  cli_result_free(&r);
+  cr_assert_eq(serve_stop(s, 0), 0);
+}
