@@ -87,7 +87,8 @@ struct job_s {
   uint8_t* pending; /* body bytes the parser has not taken yet (a part
                        waits): at most one socket read */
   size_t pending_len, pending_off;
-  unsigned body_done : 1, failed : 1, finished : 1, src_full : 1;
+  unsigned body_done : 1, failed : 1, finished : 1, src_full : 1,
+      skip_part : 1;
   unsigned in_feed; /* inside pipe__mp_feed: job_check must not free */
   int fail_status;
   char fail_code[32];
@@ -1514,6 +1515,12 @@ static int mp_part_begin(void* ud, const pipe_mp_part_t* part) {
   char name[256], uuid[40];
   unsigned char rnd[16];
   size_t kl;
+  if (part->is_file && part->filename_len == 0) {
+    /* A browser's file input with no file chosen sends filename="" and no
+     * content: not a file anybody uploaded. Its bytes are skipped. */
+    j->skip_part = 1;
+    return 0;
+  }
   if (!part->is_file) {
     free(j->fname);
     j->fname = strdup(part->name);
@@ -1554,6 +1561,7 @@ static int mp_part_begin(void* ud, const pipe_mp_part_t* part) {
 
 static int mp_part_data(void* ud, const uint8_t* data, size_t len) {
   job_t* j = ud;
+  if (j->skip_part) return 0;
   if (j->cur == NULL) { /* a text field: the parser bounds its size */
     pipe__sbuf_add(&j->fval, data, len);
     return j->fval.oom ? PIPE_ENOMEM : 0;
@@ -1568,6 +1576,10 @@ static int mp_part_data(void* ud, const uint8_t* data, size_t len) {
 
 static int mp_part_end(void* ud) {
   job_t* j = ud;
+  if (j->skip_part) {
+    j->skip_part = 0;
+    return 0;
+  }
   if (j->cur != NULL) {
     if (j->cur->src != NULL) pipe__push_source_end(j->cur->src);
     j->cur = NULL;

@@ -241,3 +241,24 @@ Test(serve_uploads, a_post_without_length_is_411) {
   cr_assert_eq(serve_status(resp), 411, "%s", resp);
   free(resp);
 }
+
+Test(serve_uploads, a_file_input_left_empty_by_a_browser_is_not_a_file) {
+  /* filename="" with no content: what a form sends for "no file chosen". */
+  const char body[] =
+      "--BB\r\nContent-Disposition: form-data; name=\"f\"; filename=\"\"\r\n"
+      "Content-Type: application/octet-stream\r\n\r\n\r\n"
+      "--BB\r\nContent-Disposition: form-data; name=\"t\"\r\n\r\nv\r\n--BB--\r\n";
+  char req[1024];
+  int n = snprintf(req, sizeof(req),
+                   "POST /v1/uploads HTTP/1.1\r\nHost: x\r\nContent-Type: "
+                   "multipart/form-data; boundary=BB\r\nContent-Length: %zu\r\n\r\n%s",
+                   sizeof(body) - 1, body);
+  char* resp = serve_raw(srv, req, (size_t)n, 3000);
+  cli_result_t r;
+  cr_assert_eq(serve_status(resp), 201, "%s", resp);
+  cr_assert(strstr(resp, "{\"files\":[],\"fields\":{\"t\":\"v\"}}") != NULL, "%s", resp);
+  free(resp);
+  r = serve_sh(srv, "ls -A \"$S\" | wc -l");
+  cr_assert_str_eq(r.out, "0\n");
+  cli_result_free(&r);
+}
