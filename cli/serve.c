@@ -292,6 +292,10 @@ int cli_serve_command(const cli_command_t* cmd, int argc, char** argv) {
       if (parse_bytes(v, &n) < 0 || n < 1 || n > 256)
         return cli_usage_error("serve", "--workers: 1..256, got '%s'", v);
       workers = (int)n;
+    } else if (strcmp(name, "--max-cpu-jobs") == 0) {
+      if (parse_bytes(v, &n) < 0 || n > 4096)
+        return cli_usage_error("serve", "--max-cpu-jobs: not a count: '%s'", v);
+      cfg.max_cpu_jobs = (size_t)n;
     } else if (strcmp(name, "--max-uploads") == 0) {
       if (parse_bytes(v, &n) < 0 || n > 1000000)
         return cli_usage_error("serve", "--max-uploads: not a count: '%s'", v);

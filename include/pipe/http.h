@@ -53,6 +53,8 @@ typedef struct pipe_http_config_s {
   uint64_t max_field_size;      /* multipart text field: 1 MiB */
   uint64_t max_memory;          /* worst case of all pipelines: none */
   unsigned max_uploads;         /* uploads in flight: none */
+  size_t max_cpu_jobs;          /* thread-pool jobs (gzip threads) of all
+                                   uploads: none */
   unsigned header_timeout_ms;   /* request head must arrive within: 10 s */
   unsigned idle_timeout_ms;     /* no byte from the client for: 60 s */
   int max_gzip_threads;         /* cap of a client's gzip --threads: 2 */

@@ -77,7 +77,7 @@ struct job_s {
   pipe_http_server_t* srv;
   int kind;
   char* spec;
-  size_t mem;
+  size_t mem, cpu_jobs;
   entry_t *entries, *tail, *cur, *waiting;
   unsigned running;
   pipe_mp_t* mp;
@@ -1152,6 +1152,7 @@ static void job_free(job_t* j) {
   free(j->pending);
   free(j->spec);
   srv->mem_in_use -= j->mem;
+  srv->cpu_jobs_in_use -= j->cpu_jobs;
   srv->uploads_in_flight--;
   free(j);
   if (c != NULL) {
@@ -1403,7 +1404,8 @@ static job_t* job_new(conn_t* c, int kind, const char* query) {
   pipe_error_t err;
   job_t* j;
   char* spec = NULL;
-  size_t mem = 0;
+  pipe_spec_cost_t cost;
+  size_t mem;
   int r = query_param(query, "pipeline", &spec);
   if (r < 0) {
     fail_request(c, 400, "bad_query", "bad percent-encoding in the query");
@@ -1414,8 +1416,9 @@ static job_t* job_new(conn_t* c, int kind, const char* query) {
     spec = NULL;
   }
   pipe__server_spec_limits(srv, &lim);
+  memset(&cost, 0, sizeof(cost));
   if (spec != NULL) {
-    r = pipe_spec_build_transforms(spec, NULL, &lim, &mem, &err);
+    r = pipe_spec_build_transforms(spec, NULL, &lim, &cost, &err);
     if (r < 0) {
       char msg[700];
       if (err.has_offset)
@@ -1429,16 +1432,20 @@ static job_t* job_new(conn_t* c, int kind, const char* query) {
     }
   }
   /* Source pool, hash (no pool of its own in use) and sink: the body side. */
-  mem += 3 * lim.buf_size * lim.pool_limit;
+  mem = cost.mem + 3 * lim.buf_size * lim.pool_limit;
+  /* CPU jobs of all uploads share one budget (libuv's thread pool is the
+   * process's: file writes queue behind compression jobs). */
   if ((srv->cfg.max_uploads > 0 && srv->uploads_in_flight >= srv->cfg.max_uploads) ||
-      (srv->cfg.max_memory > 0 && srv->mem_in_use + mem > srv->cfg.max_memory)) {
+      (srv->cfg.max_memory > 0 && srv->mem_in_use + mem > srv->cfg.max_memory) ||
+      (srv->cfg.max_cpu_jobs > 0 && cost.cpu_jobs > 0 &&
+       srv->cpu_jobs_in_use + cost.cpu_jobs > srv->cfg.max_cpu_jobs)) {
     free(spec);
     srv->metrics.rejected++;
     c->close_after = 1;
     send_error_x(c, 503, "busy", "Retry-After: 1\r\n",
                  "the server is at its upload limit (this upload needs %zu "
-                 "bytes of buffers); retry later",
-                 mem);
+                 "bytes of buffers and %zu CPU jobs); retry later",
+                 mem, cost.cpu_jobs);
     fail_request(c, 503, "busy", "busy");
     return NULL;
   }
@@ -1453,7 +1460,9 @@ static job_t* job_new(conn_t* c, int kind, const char* query) {
   j->kind = kind;
   j->spec = spec;
   j->mem = mem;
+  j->cpu_jobs = cost.cpu_jobs;
   srv->mem_in_use += mem;
+  srv->cpu_jobs_in_use += cost.cpu_jobs;
   srv->uploads_in_flight++;
   c->refs++;
   c->job = j;
