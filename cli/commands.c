@@ -146,11 +146,15 @@ const cli_command_t cli_commands[] = {
      "  --max-parts N, --max-field-size BYTES (default 1M)   multipart limits\n"
      "  --max-memory BYTES       worst-case buffers of all uploads (503 above)\n"
      "  --max-uploads N          uploads in flight (503 above)\n"
+     "  --max-cpu-jobs N         thread-pool jobs (gzip threads) of all uploads "
+     "(503 above)\n"
      "  --header-timeout SECS    request head must arrive within (default 10)\n"
      "  --idle-timeout SECS      close a connection silent that long (default "
      "60)\n"
      "  --grace SECS             on SIGTERM/SIGINT, let uploads finish (default "
      "30)\n"
+     "  --workers N              N processes sharing the socket, restarted if "
+     "they crash\n"
      "Sizes take K, M, G, T suffixes (binary). Logs: JSON lines on stderr.\n",
      no_opts, "", cli_serve_command},
 };

@@ -53,6 +53,8 @@ typedef struct pipe_http_config_s {
   uint64_t max_field_size;      /* multipart text field: 1 MiB */
   uint64_t max_memory;          /* worst case of all pipelines: none */
   unsigned max_uploads;         /* uploads in flight: none */
+  size_t max_cpu_jobs;          /* thread-pool jobs (gzip threads) of all
+                                   uploads: none */
   unsigned header_timeout_ms;   /* request head must arrive within: 10 s */
   unsigned idle_timeout_ms;     /* no byte from the client for: 60 s */
   int max_gzip_threads;         /* cap of a client's gzip --threads: 2 */
@@ -60,6 +62,11 @@ typedef struct pipe_http_config_s {
   size_t buf_size;              /* pipeline buffers: 64 KiB */
   size_t pool_limit;            /* buffers per stage pool: 4 */
   FILE* log;                    /* JSON-lines access and error log: stderr */
+  int use_listen_fd;            /* 1: listen on listen_fd (already bound, as
+                                   pipe_http_bind() makes it) instead of
+                                   binding `listen`: worker processes share
+                                   one listening socket */
+  int listen_fd;
 } pipe_http_config_t;
 
 /** Fills cfg with the defaults above. */
@@ -71,6 +78,12 @@ PIPE_EXTERN void pipe_http_config_init(pipe_http_config_t* cfg);
  *  (PIPE_EADDRINUSE...), the store's error. Loop thread only. */
 PIPE_EXTERN int pipe_http_server_new(struct uv_loop_s* loop, const pipe_http_config_t* cfg,
                                      pipe_http_server_t** out, pipe_error_t* err);
+
+/** Creates a TCP socket bound to `listen` ("HOST:PORT") and listening,
+ *  for processes that share it (fork after this; each passes it as
+ *  cfg->listen_fd). Returns 0 and *fd (close-on-exec), or < 0 with err
+ *  filled: PIPE_EUSAGE for a bad address, the bind's error. */
+PIPE_EXTERN int pipe_http_bind(const char* listen, int* fd, pipe_error_t* err);
 
 /** The port actually bound (useful with port 0). */
 PIPE_EXTERN int pipe_http_server_port(const pipe_http_server_t* srv);

@@ -77,7 +77,7 @@ struct job_s {
   pipe_http_server_t* srv;
   int kind;
   char* spec;
-  size_t mem;
+  size_t mem, cpu_jobs;
   entry_t *entries, *tail, *cur, *waiting;
   unsigned running;
   pipe_mp_t* mp;
@@ -87,7 +87,8 @@ struct job_s {
   uint8_t* pending; /* body bytes the parser has not taken yet (a part
                        waits): at most one socket read */
   size_t pending_len, pending_off;
-  unsigned body_done : 1, failed : 1, finished : 1, src_full : 1;
+  unsigned body_done : 1, failed : 1, finished : 1, src_full : 1,
+      skip_part : 1;
   unsigned in_feed; /* inside pipe__mp_feed: job_check must not free */
   int fail_status;
   char fail_code[32];
@@ -186,8 +187,8 @@ static void log_start(pipe_http_server_t* srv, pipe_sbuf_t* b,
   gmtime_r(&ts.tv_sec, &tm);
   strftime(when, sizeof(when), "%Y-%m-%dT%H:%M:%S", &tm);
   (void)srv;
-  pipe__sbuf_printf(b, "{\"ts\":\"%s.%03ldZ\",\"level\":\"%s\",\"msg\":", when,
-                    ts.tv_nsec / 1000000, level);
+  pipe__sbuf_printf(b, "{\"ts\":\"%s.%03ldZ\",\"level\":\"%s\",\"pid\":%d,\"msg\":",
+                    when, ts.tv_nsec / 1000000, level, (int)getpid());
   pipe__sbuf_json(b, msg, strlen(msg));
 }
 
@@ -1151,6 +1152,7 @@ static void job_free(job_t* j) {
   free(j->pending);
   free(j->spec);
   srv->mem_in_use -= j->mem;
+  srv->cpu_jobs_in_use -= j->cpu_jobs;
   srv->uploads_in_flight--;
   free(j);
   if (c != NULL) {
@@ -1402,7 +1404,8 @@ static job_t* job_new(conn_t* c, int kind, const char* query) {
   pipe_error_t err;
   job_t* j;
   char* spec = NULL;
-  size_t mem = 0;
+  pipe_spec_cost_t cost;
+  size_t mem;
   int r = query_param(query, "pipeline", &spec);
   if (r < 0) {
     fail_request(c, 400, "bad_query", "bad percent-encoding in the query");
@@ -1413,8 +1416,9 @@ static job_t* job_new(conn_t* c, int kind, const char* query) {
     spec = NULL;
   }
   pipe__server_spec_limits(srv, &lim);
+  memset(&cost, 0, sizeof(cost));
   if (spec != NULL) {
-    r = pipe_spec_build_transforms(spec, NULL, &lim, &mem, &err);
+    r = pipe_spec_build_transforms(spec, NULL, &lim, &cost, &err);
     if (r < 0) {
       char msg[700];
       if (err.has_offset)
@@ -1428,16 +1432,20 @@ static job_t* job_new(conn_t* c, int kind, const char* query) {
     }
   }
   /* Source pool, hash (no pool of its own in use) and sink: the body side. */
-  mem += 3 * lim.buf_size * lim.pool_limit;
+  mem = cost.mem + 3 * lim.buf_size * lim.pool_limit;
+  /* CPU jobs of all uploads share one budget (libuv's thread pool is the
+   * process's: file writes queue behind compression jobs). */
   if ((srv->cfg.max_uploads > 0 && srv->uploads_in_flight >= srv->cfg.max_uploads) ||
-      (srv->cfg.max_memory > 0 && srv->mem_in_use + mem > srv->cfg.max_memory)) {
+      (srv->cfg.max_memory > 0 && srv->mem_in_use + mem > srv->cfg.max_memory) ||
+      (srv->cfg.max_cpu_jobs > 0 && cost.cpu_jobs > 0 &&
+       srv->cpu_jobs_in_use + cost.cpu_jobs > srv->cfg.max_cpu_jobs)) {
     free(spec);
     srv->metrics.rejected++;
     c->close_after = 1;
     send_error_x(c, 503, "busy", "Retry-After: 1\r\n",
                  "the server is at its upload limit (this upload needs %zu "
-                 "bytes of buffers); retry later",
-                 mem);
+                 "bytes of buffers and %zu CPU jobs); retry later",
+                 mem, cost.cpu_jobs);
     fail_request(c, 503, "busy", "busy");
     return NULL;
   }
@@ -1452,7 +1460,9 @@ static job_t* job_new(conn_t* c, int kind, const char* query) {
   j->kind = kind;
   j->spec = spec;
   j->mem = mem;
+  j->cpu_jobs = cost.cpu_jobs;
   srv->mem_in_use += mem;
+  srv->cpu_jobs_in_use += cost.cpu_jobs;
   srv->uploads_in_flight++;
   c->refs++;
   c->job = j;
@@ -1514,6 +1524,12 @@ static int mp_part_begin(void* ud, const pipe_mp_part_t* part) {
   char name[256], uuid[40];
   unsigned char rnd[16];
   size_t kl;
+  if (part->is_file && part->filename_len == 0) {
+    /* A browser's file input with no file chosen sends filename="" and no
+     * content: not a file anybody uploaded. Its bytes are skipped. */
+    j->skip_part = 1;
+    return 0;
+  }
   if (!part->is_file) {
     free(j->fname);
     j->fname = strdup(part->name);
@@ -1554,6 +1570,7 @@ static int mp_part_begin(void* ud, const pipe_mp_part_t* part) {
 
 static int mp_part_data(void* ud, const uint8_t* data, size_t len) {
   job_t* j = ud;
+  if (j->skip_part) return 0;
   if (j->cur == NULL) { /* a text field: the parser bounds its size */
     pipe__sbuf_add(&j->fval, data, len);
     return j->fval.oom ? PIPE_ENOMEM : 0;
@@ -1568,6 +1585,10 @@ static int mp_part_data(void* ud, const uint8_t* data, size_t len) {
 
 static int mp_part_end(void* ud) {
   job_t* j = ud;
+  if (j->skip_part) {
+    j->skip_part = 0;
+    return 0;
+  }
   if (j->cur != NULL) {
     if (j->cur->src != NULL) pipe__push_source_end(j->cur->src);
     j->cur = NULL;

@@ -264,3 +264,9 @@ Test(serve_objects, a_key_colliding_with_a_directory_or_an_object_is_409) {
   cr_assert(strstr(r.out, "/tmp/") == NULL, "a store path leaks to the client: %s", r.out);
   cli_result_free(&r);
 }
+
+Test(serve_objects, readyz_is_200_while_the_store_is_writable) {
+  cli_result_t r = serve_sh(srv, "curl -sS -w ' %%{http_code}' \"$U/readyz\"");
+  cr_assert_str_eq(r.out, "{\"status\":\"ready\"}\n 200");
+  cli_result_free(&r);
+}

@@ -341,3 +341,57 @@ Test(serve_ops, metrics_are_valid_prometheus_text_with_counts_by_route_and_statu
   cli_result_free(&r);
   cr_assert_eq(serve_stop(s, 0), 0);
 }
+
+Test(serve_ops, workers_share_the_port_and_a_crashed_one_is_restarted) {
+  serve_t* s = serve_start("--workers 2");
+  cli_result_t r;
+  char* log;
+  const char* w;
+  int worker = 0;
+  /* Enough connections that both workers take some. */
+  r = serve_sh(s, "for i in $(seq 40); do curl -sS -o /dev/null -w '%%{http_code}\\n' \"$U/healthz\"; done | sort | uniq -c | tr -s ' '");
+  cr_assert_str_eq(r.out, " 40 200\n", "%s", r.out);
+  cli_result_free(&r);
+  log = serve_log(s);
+  w = strstr(log, "\"msg\":\"worker started\",\"worker\":");
+  cr_assert_not_null(w, "%s", log);
+  worker = atoi(w + strlen("\"msg\":\"worker started\",\"worker\":"));
+  free(log);
+  cr_assert_gt(worker, 0);
+  kill(worker, SIGKILL); /* a crash */
+  r = serve_sh(s, "sleep 1.5; for i in $(seq 10); do curl -sS -o /dev/null -w '%%{http_code}\\n' \"$U/healthz\"; done | sort | uniq -c | tr -s ' '; "
+                  "grep -c '\"msg\":\"worker started\"' \"$D/log\"; grep -c '\"msg\":\"worker exited\"' \"$D/log\"");
+  cr_assert_str_eq(r.out, " 10 200\n3\n1\n", "%s", r.out);
+  cli_result_free(&r);
+  cr_assert_eq(serve_stop(s, 0), 0);
+}
+
+Test(serve_ops, max_cpu_jobs_shares_one_thread_budget_between_uploads) {
+  serve_t* s = serve_start("--max-cpu-jobs 2");
+  char fifo[600], shaf[600];
+  const char head[] =
+      "PUT /v1/objects/held?pipeline=gzip HTTP/1.1\r\nHost: x\r\nContent-Length: 5\r\n\r\nhello";
+  int fd, st;
+  pid_t reader;
+  char* resp;
+  cli_result_t r;
+  snprintf(fifo, sizeof(fifo), "%s/held", s->store);
+  snprintf(shaf, sizeof(shaf), "%s/sha", s->dir);
+  cr_assert(mkfifo(fifo, 0600) == 0);
+  fd = connect_to(s);
+  send_all(fd, head, sizeof(head) - 1); /* gzip: 2 jobs, held by the FIFO */
+  r = serve_sh(s, "sleep 0.2; "
+                  "printf x | curl -sS -w ' %%{http_code}\\n' -T - \"$U/v1/objects/g?pipeline=gzip\"; "
+                  "printf x | curl -sS -o /dev/null -w '%%{http_code}\\n' -T - \"$U/v1/objects/plain\"; "
+                  "curl -sS \"$U/metrics\" | grep '^pipe_http_cpu_jobs_reserved'");
+  cr_assert(strstr(r.out, "2 CPU jobs") != NULL && strstr(r.out, " 503\n201\n") != NULL, "%s", r.out);
+  cr_assert(strstr(r.out, "pipe_http_cpu_jobs_reserved 2\n") != NULL, "%s", r.out);
+  cli_result_free(&r);
+  reader = start_fifo_reader(fifo, shaf);
+  resp = recv_all(fd, 10000);
+  cr_assert_eq(serve_status(resp), 201, "%s", resp);
+  waitpid(reader, &st, 0);
+  free(resp);
+  close(fd);
+  cr_assert_eq(serve_stop(s, 0), 0);
+}
