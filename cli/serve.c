@@ -228,6 +228,20 @@ static void on_signal(uv_signal_t* h, int signum) {
   pipe_http_server_drain(s->srv, s->grace_ms, on_drained, s);
 }
 
+/* The options that take a value (all but --insecure-no-auth). */
+static int takes_value(const char* name) {
+  static const char* const names[] = {
+      "--listen", "--store", "--port-file", "--auth-token-file", "--grace",
+      "--workers", "--max-cpu-jobs", "--max-uploads", "--max-body-size",
+      "--max-file-size", "--max-header-size", "--max-part-header-size",
+      "--max-files", "--max-fields", "--max-parts", "--max-field-size",
+      "--max-memory", "--header-timeout", "--idle-timeout"};
+  size_t i;
+  for (i = 0; i < sizeof(names) / sizeof(names[0]); i++)
+    if (strcmp(name, names[i]) == 0) return 1;
+  return 0;
+}
+
 int cli_serve_command(const cli_command_t* cmd, int argc, char** argv) {
   pipe_http_config_t cfg;
   serve_t s;
@@ -264,6 +278,8 @@ int cli_serve_command(const cli_command_t* cmd, int argc, char** argv) {
       cfg.insecure_no_auth = 1;
       continue;
     }
+    if (!takes_value(name))
+      return cli_usage_error("serve", "unknown option '%s'", name);
     if (v == NULL) {
       if (a + 1 >= argc)
         return cli_usage_error("serve", "option '%s' needs a value", name);

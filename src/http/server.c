@@ -507,7 +507,7 @@ static void conn_close(conn_t* c) {
   if (c->closing) return;
   c->closing = 1;
   if (c->job != NULL && !c->job->finished) {
-    if (!c->resp_started) {
+    if (!c->resp_started && !c->srv->aborting) {
       log_error(c->srv, c, "client gone mid-upload: pipeline torn down");
       snprintf(c->err_msg, sizeof(c->err_msg), "client closed the connection");
     }
@@ -2055,6 +2055,7 @@ void pipe__server_close_idle(pipe_http_server_t* srv) {
 /* The grace is over: abort what is left (jobs remove their objects). */
 void pipe__server_close_all(pipe_http_server_t* srv) {
   conn_t* c = srv->conns;
+  srv->aborting = 1; /* the clients are not the ones gone */
   while (c != NULL) {
     conn_t* nx = c->next;
     if (c->job != NULL && !c->closing)

@@ -55,6 +55,7 @@ struct pipe_http_server_s {
   uint64_t req_seq;
   uint64_t id_seed;
   int draining;
+  int aborting; /* the grace is over: connections are being cut */
   uv_timer_t grace;
   int grace_open;
   pipe_http_drain_cb drain_cb;

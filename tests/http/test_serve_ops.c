@@ -395,3 +395,35 @@ Test(serve_ops, max_cpu_jobs_shares_one_thread_budget_between_uploads) {
   close(fd);
   cr_assert_eq(serve_stop(s, 0), 0);
 }
+
+Test(serve_ops, listen_comes_from_pipe_listen_and_bad_values_are_usage_errors) {
+  cli_result_t r = cli_exec(
+      "d=$(mktemp -d); PIPE_LISTEN=127.0.0.1:0 \"$PIPE\" serve --store \"$d/s\" --port-file \"$d/p\" 2>/dev/null & pid=$!; "
+      "for i in $(seq 100); do [ -s \"$d/p\" ] && break; sleep 0.05; done; "
+      "curl -sS \"http://127.0.0.1:$(cat \"$d/p\")/healthz\"; kill $pid; wait $pid; echo rc=$?; "
+      "\"$PIPE\" serve --listen nowhere --store \"$d/s\" 2>&1; echo rc=$?; "
+      "\"$PIPE\" serve --listen 127.0.0.1:99999 --store \"$d/s\" 2>&1; echo rc=$?; "
+      "\"$PIPE\" serve --bogus 2>&1; echo rc=$?; rm -rf \"$d\"", NULL);
+  cr_assert(strstr(r.out, "{\"status\":\"ok\"}\nrc=0\n") != NULL, "%s", r.out);
+  cr_assert(strstr(r.out, "--listen must be HOST:PORT") != NULL, "%s", r.out);
+  cr_assert(strstr(r.out, "unknown option '--bogus'") != NULL, "%s", r.out);
+  {
+    const char* p = r.out;
+    int n = 0;
+    while ((p = strstr(p, "rc=2")) != NULL) {
+      n++;
+      p++;
+    }
+    cr_assert_eq(n, 3, "%s", r.out);
+  }
+  cli_result_free(&r);
+}
+
+Test(serve_ops, a_port_in_use_is_reported_and_exits_3) {
+  serve_t* s = serve_start("");
+  cli_result_t r = serve_sh(s, "\"$PIPE\" serve --listen 127.0.0.1:%d --store \"$D/s2\" 2>&1; echo rc=$?", s->port);
+  cr_assert(strstr(r.out, "address already in use") != NULL, "%s", r.out);
+  cr_assert(strstr(r.out, "rc=3") != NULL, "%s", r.out);
+  cli_result_free(&r);
+  cr_assert_eq(serve_stop(s, 0), 0);
+}
