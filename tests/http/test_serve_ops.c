@@ -427,3 +427,20 @@ Test(serve_ops, a_port_in_use_is_reported_and_exits_3) {
   cli_result_free(&r);
   cr_assert_eq(serve_stop(s, 0), 0);
 }
+
+Test(serve_ops, a_drain_under_load_finishes_every_upload_in_flight) {
+  /* Six uploads paced by curl --limit-rate, SIGTERM while all are running:
+   * every one completes with 201 and its bytes, then the server exits 0. */
+  serve_t* s = serve_start("--grace 30");
+  cli_result_t r = serve_sh(s,
+      "head -c 1500000 /dev/urandom > \"$D/f\"; want=$(sha256sum < \"$D/f\" | cut -c1-64); "
+      "for i in 1 2 3 4 5 6; do curl -sS --limit-rate 1M -o \"$D/r$i\" -w '%%{http_code}\\n' "
+      "  -F \"f=@$D/f\" \"$U/v1/uploads\" > \"$D/c$i\" & done; "
+      "sleep 0.5; kill -TERM %d; wait; cat \"$D\"/c* | sort | uniq -c | tr -s ' '; "
+      "for i in 1 2 3 4 5 6; do k=$(grep -o '\"key\":\"[^\"]*\"' \"$D/r$i\" | cut -d'\"' -f4); "
+      "  [ \"$(sha256sum < \"$S/$k\" | cut -c1-64)\" = \"$want\" ] && echo same; done | uniq -c | tr -s ' '",
+      (int)s->pid);
+  cr_assert_str_eq(r.out, " 6 201\n 6 same\n", "%s %s", r.out, r.err);
+  cli_result_free(&r);
+  cr_assert_eq(serve_stop(s, 0), 0);
+}
