@@ -134,6 +134,7 @@ struct conn_s {
   char* content_type;
   char* auth;
   char* range;
+  char* if_none_match;
   char req_id[24];
   uint64_t start_ns;
   uint64_t body_bytes;
@@ -373,7 +374,9 @@ static void send_head(conn_t* c, int status, const char* extra,
   pipe__sbuf_printf(&b, "HTTP/1.1 %d %s\r\n", status, status_text(status));
   pipe__sbuf_printf(&b, "X-Request-Id: %s\r\n", c->req_id);
   if (ctype != NULL) pipe__sbuf_printf(&b, "Content-Type: %s\r\n", ctype);
-  pipe__sbuf_printf(&b, "Content-Length: %llu\r\n", (unsigned long long)clen);
+  /* A 304 describes the object it did not send: no Content-Length 0. */
+  if (status != 304 && status != 204)
+    pipe__sbuf_printf(&b, "Content-Length: %llu\r\n", (unsigned long long)clen);
   if (c->close_after) pipe__sbuf_puts(&b, "Connection: close\r\n");
   if (extra != NULL) pipe__sbuf_puts(&b, extra);
   pipe__sbuf_puts(&b, "\r\n");
@@ -461,7 +464,8 @@ static void reset_request(conn_t* c) {
   free(c->content_type);
   free(c->auth);
   free(c->range);
-  c->content_type = c->auth = c->range = NULL;
+  free(c->if_none_match);
+  c->content_type = c->auth = c->range = c->if_none_match = NULL;
   c->hbytes = 0;
   c->nheaders = 0;
   c->cl_count = c->te_count = c->host_count = 0;
@@ -804,6 +808,9 @@ static void header_done(conn_t* c) {
   } else if (lower_eq(n, "content-type")) {
     free(c->content_type);
     c->content_type = strdup(v);
+  } else if (lower_eq(n, "if-none-match")) {
+    free(c->if_none_match);
+    c->if_none_match = strdup(v);
   } else if (lower_eq(n, "range")) {
     free(c->range);
     c->range = strdup(v);
@@ -1935,6 +1942,18 @@ static void route_get_object(conn_t* c, const char* key) {
     else
       send_error(c, 500, "store_failed", "cannot read %s: %s", key,
                  pipe_strerror(fd));
+    return;
+  }
+  if (c->if_none_match != NULL &&
+      (strcmp(c->if_none_match, "*") == 0 ||
+       strstr(c->if_none_match, info.etag) != NULL)) {
+    /* The client has this version (RFC 9110 13.1.2): no body. */
+    uv_fs_t req;
+    uv_fs_close(NULL, &req, fd, NULL);
+    uv_fs_req_cleanup(&req);
+    pipe__sbuf_printf(&extra, "ETag: %s\r\n", info.etag);
+    send_head(c, 304, extra.p, NULL, 0, NULL, 0, 1);
+    pipe__sbuf_free(&extra);
     return;
   }
   if (c->range != NULL) rr = parse_range(c->range, info.size, &from, &to);
