@@ -444,3 +444,28 @@ Test(serve_ops, a_drain_under_load_finishes_every_upload_in_flight) {
   cli_result_free(&r);
   cr_assert_eq(serve_stop(s, 0), 0);
 }
+
+Test(serve_ops, multipart_count_and_header_limits_are_413_and_store_nothing) {
+  serve_t* s = serve_start("--max-parts 3 --max-fields 1 --max-part-header-size 200");
+  cli_result_t r = serve_sh(s,
+      "printf x > \"$D/x\"; "
+      "curl -sS -F a=1 -F b=2 \"$U/v1/uploads\" -w ' %%{http_code}\\n'; "
+      "curl -sS -F \"a=@$D/x\" -F \"b=@$D/x\" -F \"c=@$D/x\" -F \"d=@$D/x\" \"$U/v1/uploads\" -w ' %%{http_code}\\n'; "
+      "curl -sS -F \"a=@$D/x;filename=$(head -c 300 /dev/zero | tr '\\0' n)\" \"$U/v1/uploads\" -w ' %%{http_code}\\n'; "
+      "ls -A \"$S\" | wc -l");
+  cr_assert(strstr(r.out, "EMPFIELDS") != NULL, "%s", r.out);
+  cr_assert(strstr(r.out, "EMPPARTS") != NULL, "%s", r.out);
+  cr_assert(strstr(r.out, "EMPHDRSIZE") != NULL, "%s", r.out);
+  {
+    const char* p = r.out;
+    int n = 0;
+    while ((p = strstr(p, " 413\n")) != NULL) {
+      n++;
+      p++;
+    }
+    cr_assert_eq(n, 3, "%s", r.out);
+  }
+  cr_assert(strstr(r.out, " 413\n0\n") != NULL, "%s", r.out);
+  cli_result_free(&r);
+  cr_assert_eq(serve_stop(s, 0), 0);
+}
