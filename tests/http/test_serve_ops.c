@@ -469,3 +469,60 @@ Test(serve_ops, multipart_count_and_header_limits_are_413_and_store_nothing) {
   cli_result_free(&r);
   cr_assert_eq(serve_stop(s, 0), 0);
 }
+
+static long long rchar(pid_t pid) {
+  char path[64], line[128];
+  long long v = -1;
+  FILE* f;
+  snprintf(path, sizeof(path), "/proc/%d/io", (int)pid);
+  f = fopen(path, "r");
+  cr_assert(f != NULL);
+  while (fgets(line, sizeof(line), f) != NULL)
+    if (sscanf(line, "rchar: %lld", &v) == 1) break;
+  fclose(f);
+  return v;
+}
+
+Test(serve_ops, a_client_that_does_not_read_pauses_the_reads_from_storage) {
+  serve_t* s = serve_start("");
+  char obj[600];
+  const char req[] = "GET /v1/objects/big HTTP/1.1\r\nHost: x\r\n\r\n";
+  long long before, during;
+  size_t total = 0;
+  int fd, rcv = 4096;
+  cli_result_t r;
+  snprintf(obj, sizeof(obj), "%s/big", s->store);
+  serve_make_file(obj, (size_t)64 << 20, 5);
+  fd = socket(AF_INET, SOCK_STREAM, 0);
+  setsockopt(fd, SOL_SOCKET, SO_RCVBUF, &rcv, sizeof(rcv)); /* a small window */
+  {
+    struct sockaddr_in a;
+    memset(&a, 0, sizeof(a));
+    a.sin_family = AF_INET;
+    a.sin_port = htons((uint16_t)s->port);
+    a.sin_addr.s_addr = htonl(INADDR_LOOPBACK);
+    cr_assert(connect(fd, (struct sockaddr*)&a, sizeof(a)) == 0);
+  }
+  before = rchar(s->pid);
+  send_all(fd, req, sizeof(req) - 1);
+  usleep(1000000); /* we read nothing meanwhile */
+  during = rchar(s->pid) - before;
+  cr_log_info("server read %lld bytes from storage while the client read none", during);
+  cr_assert_lt(during, 16 << 20, "the server read %lld bytes for a client that reads nothing", during);
+  /* Then the client reads everything, and it is all there. */
+  for (;;) {
+    char buf[65536];
+    struct pollfd p = {fd, POLLIN, 0};
+    ssize_t n;
+    if (poll(&p, 1, 5000) <= 0) break;
+    n = recv(fd, buf, sizeof(buf), 0);
+    if (n <= 0) break;
+    total += (size_t)n;
+    if (total >= ((size_t)64 << 20)) break;
+  }
+  cr_assert_geq(total, (size_t)64 << 20, "got %zu bytes", total);
+  close(fd);
+  r = serve_sh(s, "true");
+  cli_result_free(&r);
+  cr_assert_eq(serve_stop(s, 0), 0);
+}
