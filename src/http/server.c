@@ -619,8 +619,13 @@ static void alloc_cb(uv_handle_t* h, size_t suggested, uv_buf_t* out) {
   /* (also used while lingering: what is read then is dropped) */
   conn_t* c = h->data;
   (void)suggested;
-  /* Reading only happens when every byte read before has been parsed. */
-  *out = uv_buf_init(c->rbuf, READ_BUF_SIZE);
+  /* Reading only happens when every byte read before has been parsed. The
+   * buffer is allocated when a read comes and given back while the
+   * connection waits for its next request: an idle keep-alive connection
+   * costs no read buffer. */
+  if (c->rbuf == NULL) c->rbuf = malloc(READ_BUF_SIZE);
+  *out = c->rbuf != NULL ? uv_buf_init(c->rbuf, READ_BUF_SIZE)
+                         : uv_buf_init(NULL, 0); /* read_cb gets ENOBUFS */
 }
 
 static void parse_more(conn_t* c);
@@ -727,6 +732,11 @@ static void next_request(conn_t* c) {
     return;
   }
   conn_resume(c);
+  if (!c->closing && !c->paused && c->phase == PH_IDLE && c->rpos >= c->rlen) {
+    free(c->rbuf);
+    c->rbuf = NULL;
+    c->rpos = c->rlen = 0;
+  }
   timer_update(c);
 }
 
@@ -2015,11 +2025,6 @@ int pipe__server_accept(pipe_http_server_t* srv) {
   struct sockaddr_storage ss;
   int len = sizeof(ss), r;
   if (c == NULL) return PIPE_ENOMEM;
-  c->rbuf = malloc(READ_BUF_SIZE);
-  if (c->rbuf == NULL) {
-    free(c);
-    return PIPE_ENOMEM;
-  }
   c->srv = srv;
   uv_tcp_init(srv->loop, &c->tcp);
   uv_timer_init(srv->loop, &c->timer);
