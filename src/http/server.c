@@ -818,6 +818,13 @@ static void header_done(conn_t* c) {
   } else if (lower_eq(n, "content-type")) {
     free(c->content_type);
     c->content_type = strdup(v);
+  } else if (lower_eq(n, "x-request-id")) {
+    /* A proxy's or client's id is kept when it is a sane token, so one id
+     * follows the request through every log. */
+    if (vl >= 1 && vl < sizeof(c->req_id) &&
+        strspn(v, "ABCDEFGHIJKLMNOPQRSTUVWXYZabcdefghijklmnopqrstuvwxyz"
+                  "0123456789._-") == vl)
+      memcpy(c->req_id, v, vl + 1);
   } else if (lower_eq(n, "if-none-match")) {
     free(c->if_none_match);
     c->if_none_match = strdup(v);
