@@ -141,6 +141,7 @@ struct conn_s {
   char* content_type;
   char* auth;
   char* range;
+  char* if_none_match;
   char req_id[24];
   uint64_t start_ns;
   uint64_t body_bytes;
@@ -380,7 +381,9 @@ static void send_head(conn_t* c, int status, const char* extra,
   pipe__sbuf_printf(&b, "HTTP/1.1 %d %s\r\n", status, status_text(status));
   pipe__sbuf_printf(&b, "X-Request-Id: %s\r\n", c->req_id);
   if (ctype != NULL) pipe__sbuf_printf(&b, "Content-Type: %s\r\n", ctype);
-  pipe__sbuf_printf(&b, "Content-Length: %llu\r\n", (unsigned long long)clen);
+  /* A 304 describes the object it did not send: no Content-Length 0. */
+  if (status != 304 && status != 204)
+    pipe__sbuf_printf(&b, "Content-Length: %llu\r\n", (unsigned long long)clen);
   if (c->close_after) pipe__sbuf_puts(&b, "Connection: close\r\n");
   if (extra != NULL) pipe__sbuf_puts(&b, extra);
   pipe__sbuf_puts(&b, "\r\n");
@@ -468,7 +471,8 @@ static void reset_request(conn_t* c) {
   free(c->content_type);
   free(c->auth);
   free(c->range);
-  c->content_type = c->auth = c->range = NULL;
+  free(c->if_none_match);
+  c->content_type = c->auth = c->range = c->if_none_match = NULL;
   c->hbytes = 0;
   c->nheaders = 0;
   c->cl_count = c->te_count = c->host_count = 0;
@@ -622,8 +626,13 @@ static void alloc_cb(uv_handle_t* h, size_t suggested, uv_buf_t* out) {
   /* (also used while lingering: what is read then is dropped) */
   conn_t* c = h->data;
   (void)suggested;
-  /* Reading only happens when every byte read before has been parsed. */
-  *out = uv_buf_init(c->rbuf, READ_BUF_SIZE);
+  /* Reading only happens when every byte read before has been parsed. The
+   * buffer is allocated when a read comes and given back while the
+   * connection waits for its next request: an idle keep-alive connection
+   * costs no read buffer. */
+  if (c->rbuf == NULL) c->rbuf = malloc(READ_BUF_SIZE);
+  *out = c->rbuf != NULL ? uv_buf_init(c->rbuf, READ_BUF_SIZE)
+                         : uv_buf_init(NULL, 0); /* read_cb gets ENOBUFS */
 }
 
 static void parse_more(conn_t* c);
@@ -730,6 +739,11 @@ static void next_request(conn_t* c) {
     return;
   }
   conn_resume(c);
+  if (!c->closing && !c->paused && c->phase == PH_IDLE && c->rpos >= c->rlen) {
+    free(c->rbuf);
+    c->rbuf = NULL;
+    c->rpos = c->rlen = 0;
+  }
   timer_update(c);
 }
 
@@ -811,6 +825,16 @@ static void header_done(conn_t* c) {
   } else if (lower_eq(n, "content-type")) {
     free(c->content_type);
     c->content_type = strdup(v);
+  } else if (lower_eq(n, "x-request-id")) {
+    /* A proxy's or client's id is kept when it is a sane token, so one id
+     * follows the request through every log. */
+    if (vl >= 1 && vl < sizeof(c->req_id) &&
+        strspn(v, "ABCDEFGHIJKLMNOPQRSTUVWXYZabcdefghijklmnopqrstuvwxyz"
+                  "0123456789._-") == vl)
+      memcpy(c->req_id, v, vl + 1);
+  } else if (lower_eq(n, "if-none-match")) {
+    free(c->if_none_match);
+    c->if_none_match = strdup(v);
   } else if (lower_eq(n, "range")) {
     free(c->range);
     c->range = strdup(v);
@@ -1994,6 +2018,18 @@ static void route_get_object(conn_t* c, const char* key) {
                  pipe_strerror(fd));
     return;
   }
+  if (c->if_none_match != NULL &&
+      (strcmp(c->if_none_match, "*") == 0 ||
+       strstr(c->if_none_match, info.etag) != NULL)) {
+    /* The client has this version (RFC 9110 13.1.2): no body. */
+    uv_fs_t req;
+    uv_fs_close(NULL, &req, fd, NULL);
+    uv_fs_req_cleanup(&req);
+    pipe__sbuf_printf(&extra, "ETag: %s\r\n", info.etag);
+    send_head(c, 304, extra.p, NULL, 0, NULL, 0, 1);
+    pipe__sbuf_free(&extra);
+    return;
+  }
   if (c->range != NULL) rr = parse_range(c->range, info.size, &from, &to);
   if (rr < 0) {
     uv_fs_t req;
@@ -2207,11 +2243,6 @@ int pipe__server_accept(pipe_http_server_t* srv) {
   struct sockaddr_storage ss;
   int len = sizeof(ss), r;
   if (c == NULL) return PIPE_ENOMEM;
-  c->rbuf = malloc(READ_BUF_SIZE);
-  if (c->rbuf == NULL) {
-    free(c);
-    return PIPE_ENOMEM;
-  }
   c->srv = srv;
   uv_tcp_init(srv->loop, &c->tcp);
   uv_timer_init(srv->loop, &c->timer);

@@ -427,3 +427,102 @@ Test(serve_ops, a_port_in_use_is_reported_and_exits_3) {
   cli_result_free(&r);
   cr_assert_eq(serve_stop(s, 0), 0);
 }
+
+Test(serve_ops, a_drain_under_load_finishes_every_upload_in_flight) {
+  /* Six uploads paced by curl --limit-rate, SIGTERM while all are running:
+   * every one completes with 201 and its bytes, then the server exits 0. */
+  serve_t* s = serve_start("--grace 30");
+  cli_result_t r = serve_sh(s,
+      "head -c 1500000 /dev/urandom > \"$D/f\"; want=$(sha256sum < \"$D/f\" | cut -c1-64); "
+      "for i in 1 2 3 4 5 6; do curl -sS --limit-rate 1M -o \"$D/r$i\" -w '%%{http_code}\\n' "
+      "  -F \"f=@$D/f\" \"$U/v1/uploads\" > \"$D/c$i\" & done; "
+      "sleep 0.5; kill -TERM %d; wait; cat \"$D\"/c* | sort | uniq -c | tr -s ' '; "
+      "for i in 1 2 3 4 5 6; do k=$(grep -o '\"key\":\"[^\"]*\"' \"$D/r$i\" | cut -d'\"' -f4); "
+      "  [ \"$(sha256sum < \"$S/$k\" | cut -c1-64)\" = \"$want\" ] && echo same; done | uniq -c | tr -s ' '",
+      (int)s->pid);
+  cr_assert_str_eq(r.out, " 6 201\n 6 same\n", "%s %s", r.out, r.err);
+  cli_result_free(&r);
+  cr_assert_eq(serve_stop(s, 0), 0);
+}
+
+Test(serve_ops, multipart_count_and_header_limits_are_413_and_store_nothing) {
+  serve_t* s = serve_start("--max-parts 3 --max-fields 1 --max-part-header-size 200");
+  cli_result_t r = serve_sh(s,
+      "printf x > \"$D/x\"; "
+      "curl -sS -F a=1 -F b=2 \"$U/v1/uploads\" -w ' %%{http_code}\\n'; "
+      "curl -sS -F \"a=@$D/x\" -F \"b=@$D/x\" -F \"c=@$D/x\" -F \"d=@$D/x\" \"$U/v1/uploads\" -w ' %%{http_code}\\n'; "
+      "curl -sS -F \"a=@$D/x;filename=$(head -c 300 /dev/zero | tr '\\0' n)\" \"$U/v1/uploads\" -w ' %%{http_code}\\n'; "
+      "ls -A \"$S\" | wc -l");
+  cr_assert(strstr(r.out, "EMPFIELDS") != NULL, "%s", r.out);
+  cr_assert(strstr(r.out, "EMPPARTS") != NULL, "%s", r.out);
+  cr_assert(strstr(r.out, "EMPHDRSIZE") != NULL, "%s", r.out);
+  {
+    const char* p = r.out;
+    int n = 0;
+    while ((p = strstr(p, " 413\n")) != NULL) {
+      n++;
+      p++;
+    }
+    cr_assert_eq(n, 3, "%s", r.out);
+  }
+  cr_assert(strstr(r.out, " 413\n0\n") != NULL, "%s", r.out);
+  cli_result_free(&r);
+  cr_assert_eq(serve_stop(s, 0), 0);
+}
+
+static long long rchar(pid_t pid) {
+  char path[64], line[128];
+  long long v = -1;
+  FILE* f;
+  snprintf(path, sizeof(path), "/proc/%d/io", (int)pid);
+  f = fopen(path, "r");
+  cr_assert(f != NULL);
+  while (fgets(line, sizeof(line), f) != NULL)
+    if (sscanf(line, "rchar: %lld", &v) == 1) break;
+  fclose(f);
+  return v;
+}
+
+Test(serve_ops, a_client_that_does_not_read_pauses_the_reads_from_storage) {
+  serve_t* s = serve_start("");
+  char obj[600];
+  const char req[] = "GET /v1/objects/big HTTP/1.1\r\nHost: x\r\n\r\n";
+  long long before, during;
+  size_t total = 0;
+  int fd, rcv = 4096;
+  cli_result_t r;
+  snprintf(obj, sizeof(obj), "%s/big", s->store);
+  serve_make_file(obj, (size_t)64 << 20, 5);
+  fd = socket(AF_INET, SOCK_STREAM, 0);
+  setsockopt(fd, SOL_SOCKET, SO_RCVBUF, &rcv, sizeof(rcv)); /* a small window */
+  {
+    struct sockaddr_in a;
+    memset(&a, 0, sizeof(a));
+    a.sin_family = AF_INET;
+    a.sin_port = htons((uint16_t)s->port);
+    a.sin_addr.s_addr = htonl(INADDR_LOOPBACK);
+    cr_assert(connect(fd, (struct sockaddr*)&a, sizeof(a)) == 0);
+  }
+  before = rchar(s->pid);
+  send_all(fd, req, sizeof(req) - 1);
+  usleep(1000000); /* we read nothing meanwhile */
+  during = rchar(s->pid) - before;
+  cr_log_info("server read %lld bytes from storage while the client read none", during);
+  cr_assert_lt(during, 16 << 20, "the server read %lld bytes for a client that reads nothing", during);
+  /* Then the client reads everything, and it is all there. */
+  for (;;) {
+    char buf[65536];
+    struct pollfd p = {fd, POLLIN, 0};
+    ssize_t n;
+    if (poll(&p, 1, 5000) <= 0) break;
+    n = recv(fd, buf, sizeof(buf), 0);
+    if (n <= 0) break;
+    total += (size_t)n;
+    if (total >= ((size_t)64 << 20)) break;
+  }
+  cr_assert_geq(total, (size_t)64 << 20, "got %zu bytes", total);
+  close(fd);
+  r = serve_sh(s, "true");
+  cli_result_free(&r);
+  cr_assert_eq(serve_stop(s, 0), 0);
+}
