@@ -1273,6 +1273,12 @@ static void entry_done(pipe_pipeline_t* pl, int status) {
     snprintf(e->msg, sizeof(e->msg), "%s%s%s", er->stage,
              er->stage[0] ? ": " : "", er->msg[0] ? er->msg : pipe_strerror(status));
   }
+  if (status < 0 && j->srv->store->ops->sink_leftover != NULL) {
+    char left[1200];
+    if (j->srv->store->ops->sink_leftover(j->srv->store, e->sink, left,
+                                          sizeof(left)))
+      log_error(j->srv, j->c, "%s", left);
+  }
   e->pl = NULL;
   e->src = e->hash = e->sink = NULL;
   pipe_pipeline_free(pl);

@@ -77,6 +77,11 @@ typedef struct pipe_store_ops_s {
   /** What the sink of a pipeline that succeeded stored (instead of stat). */
   int (*sink_info)(pipe_store_t* st, pipe_stage_t* sink,
                    pipe_store_info_t* info);
+  /** After a sink's pipeline failed: 1 and a sentence in msg when it left
+   *  something behind that needs an operator (a multipart upload the abort
+   *  could not remove), else 0. */
+  int (*sink_leftover)(pipe_store_t* st, pipe_stage_t* sink, char* msg,
+                       size_t cap);
   /** Removes an object asynchronously: 0 and cb(ud, status) later, or < 0
    *  (cb will not run). No callback after close(). */
   int (*remove_async)(pipe_store_t* st, const char* key, pipe_store_done_cb cb,

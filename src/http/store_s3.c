@@ -145,6 +145,19 @@ static int s3_sink_info(pipe_store_t* st, pipe_stage_t* sink,
   return 0;
 }
 
+static int s3_sink_leftover(pipe_store_t* st, pipe_stage_t* sink, char* msg,
+                            size_t cap) {
+  const pipe_s3_receipt_t* rc = pipe_s3_sink_receipt(sink);
+  (void)st;
+  if (rc == NULL || rc->leftover_upload[0] == '\0') return 0;
+  snprintf(msg, cap,
+           "the multipart upload %s could not be aborted: remove it with "
+           "'pipe s3 cleanup s3://%s/%s' (%s)",
+           rc->leftover_upload, pipe_s3_sink_bucket(sink), pipe_s3_sink_key(sink),
+           rc->abort_error);
+  return 1;
+}
+
 /* ---- removal ------------------------------------------------------------- */
 
 static void remove_done(pipe__s3_req_t* r) {
@@ -400,6 +413,7 @@ static const pipe_store_ops_t s3_ops = {
     .ctx = s3_ctx,
     .sink_mem = s3_sink_mem,
     .sink_info = s3_sink_info,
+    .sink_leftover = s3_sink_leftover,
     .remove_async = s3_remove_async,
     .read_open = s3_read_open,
     .read_range = s3_read_range,

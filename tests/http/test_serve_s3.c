@@ -409,6 +409,26 @@ Test(serve_s3, storage_failures_answer_502_or_503_json_and_leave_no_upload, .tim
   cr_expect_gt(fproxy_count(&fp, "reset"), 1);
   cr_expect_eq(s3_uploads_left(sw), 0);
 
+  /* S3 gone for good after CreateMultipartUpload: the upload fails (502)
+   * and its abort cannot reach S3 either: the log names the upload and the
+   * command that removes it, which does once S3 is back. */
+  fproxy_faults(&fp, "{\"refuse\": {\"seconds\": 60, \"after_requests\": 2}}");
+  r = serve_sh(s, "curl -sS -T \"$D/big.bin\" \"$U/v1/objects/left.bin\" -w '\\n%%{http_code}'");
+  cr_assert_eq(http_code(r.out), 502, "%s %s", r.out, r.err);
+  cli_result_free(&r);
+  fproxy_post(&fp, "/up");
+  cr_assert_eq(s3_uploads_left(sw), 1);
+  {
+    char* log = serve_log(s);
+    cr_assert(strstr(log, "could not be aborted: remove it with 'pipe s3 cleanup "
+                          "s3://test/pre/left.bin'") != NULL, "%s", log);
+    free(log);
+  }
+  r = serve_sh(s, "\"$PIPE\" s3 cleanup s3://test/pre/ --endpoint-url %s", sw->endpoint);
+  cr_assert_eq(r.status, 0, "%s", r.err);
+  cli_result_free(&r);
+  cr_expect_eq(s3_uploads_left(sw), 0);
+
   /* Unreachable: uploads and reads 502, /readyz 503; back: 200. */
   fproxy_faults(&fp, "{}");
   fproxy_post(&fp, "/down");
