@@ -2131,6 +2131,16 @@ static void aget_info(void* ud, int st, const pipe_store_info_t* info,
     get_free(g);
     return;
   }
+  if (c->if_none_match != NULL &&
+      (strcmp(c->if_none_match, "*") == 0 ||
+       strstr(c->if_none_match, info->etag) != NULL)) {
+    /* The client has this version (RFC 9110 13.1.2): no body. */
+    pipe__sbuf_printf(&extra, "ETag: %s\r\n", info->etag);
+    send_head(c, 304, extra.p, NULL, 0, NULL, 0, 1);
+    pipe__sbuf_free(&extra);
+    get_free(g);
+    return;
+  }
   if (c->range != NULL) rr = parse_range(c->range, info->size, &from, &to);
   if (rr < 0) {
     pipe__sbuf_printf(&extra, "Content-Range: bytes */%llu\r\n",

@@ -259,6 +259,19 @@ Test(serve_s3, get_head_and_range_stream_objects_back_from_s3, .timeout = 120) {
   }
   cli_result_free(&r);
 
+  /* The client has that version: 304, no body. */
+  {
+    char cmd[400];
+    snprintf(cmd, sizeof(cmd),
+             "curl -sS -i -H 'If-None-Match: \"%s\"' \"$U/v1/objects/up/by-aws.bin\"",
+             etag);
+    r = serve_sh(s, "%s", cmd);
+    cr_assert(strstr(r.out, "HTTP/1.1 304") != NULL, "%s", r.out);
+    cr_assert(r.out_len < 300 && strcmp(r.out + r.out_len - 4, "\r\n\r\n") == 0, "%s",
+              r.out); /* the head only */
+    cli_result_free(&r);
+  }
+
   /* A range across the parts: 206 and exactly those bytes. */
   r = serve_sh(s, "curl -sS -r 5242000-5243999 -D \"$D/h\" \"$U/v1/objects/up/by-aws.bin\" "
                   "| cmp - \"$D/big.bin\" -i 0:5242000 -n 2000 && grep -c '^HTTP/1.1 206' \"$D/h\" "
