@@ -2,8 +2,10 @@
 # pipe serve under load (a benchmark, not a test): N concurrent curl -F
 # uploads of SIZE bytes, then one big upload, each plain and through
 # ?pipeline=gzip; prints throughput, server CPU seconds per GiB and the
-# server's peak RSS (VmHWM). Usage: bench/serve/run.sh [BUILD_DIR]
-#   N=16 SIZE=32M BIG=512M bench/serve/run.sh build
+# server's peak RSS (VmHWM), for pipe and for the Node peer (peer.js:
+# node:http + busboy, same store, same receipt). Usage:
+#   N=16 SIZE=32M BIG=512M bench/serve/run.sh [BUILD_DIR]
+# PEERS="pipe node" by default; the Node peer needs node and node-busboy.
 set -euo pipefail
 build=${1:-build}
 N=${N:-16}
@@ -15,11 +17,18 @@ head -c "$SIZE" /dev/urandom > "$dir/small"
 head -c "$BIG" /dev/urandom > "$dir/big"
 tck=$(getconf CLK_TCK)
 
-run() { # label, pipeline query, file, count
-  local label=$1 q=$2 f=$3 n=$4
-  "$build/pipe" serve --listen 127.0.0.1:0 --port-file "$dir/port" --store "$dir/store" 2>/dev/null &
+here=$(cd "$(dirname "$0")" && pwd)
+PEERS=${PEERS:-pipe node}
+
+run() { # server, label, pipeline query, file, count
+  local who=$1 label="$1 $2" q=$3 f=$4 n=$5
+  if [ "$who" = pipe ]; then
+    "$build/pipe" serve --listen 127.0.0.1:0 --port-file "$dir/port" --store "$dir/store" 2>/dev/null &
+  else
+    NODE_PATH=/usr/share/nodejs node "$here/peer.js" "$dir/store" "$dir/port" &
+  fi
   pid=$!
-  for _ in $(seq 200); do [ -s "$dir/port" ] && break; sleep 0.02; done
+  for _ in $(seq 500); do [ -s "$dir/port" ] && break; sleep 0.02; done
   local url="http://127.0.0.1:$(cat "$dir/port")/v1/uploads$q"
   local t0 t1 bytes
   t0=$(date +%s.%N)
@@ -33,11 +42,13 @@ run() { # label, pipeline query, file, count
   awk -v l="$label" -v b="$bytes" -v t0="$t0" -v t1="$t1" -v ut="$ut" -v st="$st" \
       -v tck="$tck" -v hwm="$hwm" 'BEGIN {
     gib = b / 1073741824; s = t1 - t0; cpu = (ut + st) / tck;
-    printf "%-22s %7.1f MiB/s  %5.2f CPU s/GiB  peak RSS %6.1f MiB\n",
+    printf "%-28s %7.1f MiB/s  %5.2f CPU s/GiB  peak RSS %6.1f MiB\n",
            l, b / 1048576 / s, cpu / gib, hwm / 1024 }'
 }
 
-run "${N}x${SIZE} plain" "" "$dir/small" "$N"
-run "${N}x${SIZE} gzip" "?pipeline=gzip" "$dir/small" "$N"
-run "1x${BIG} plain" "" "$dir/big" 1
-run "1x${BIG} gzip" "?pipeline=gzip" "$dir/big" 1
+for who in $PEERS; do
+  run "$who" "${N}x${SIZE} plain" "" "$dir/small" "$N"
+  run "$who" "${N}x${SIZE} gzip" "?pipeline=gzip" "$dir/small" "$N"
+  run "$who" "1x${BIG} plain" "" "$dir/big" 1
+  run "$who" "1x${BIG} gzip" "?pipeline=gzip" "$dir/big" 1
+done

@@ -34,6 +34,7 @@ extern "C" {
 #endif
 
 struct uv_loop_s;
+struct pipe_s3_options_s;
 typedef struct pipe_http_server_s pipe_http_server_t;
 
 /** The server's settings. pipe_http_config_init() fills the defaults; a
@@ -41,7 +42,8 @@ typedef struct pipe_http_server_s pipe_http_server_t;
  *  pipe_http_server_new() returns (it copies what it keeps). */
 typedef struct pipe_http_config_s {
   const char* listen;           /* "HOST:PORT" (port 0: any free port) */
-  const char* store;            /* local directory of objects */
+  const char* store;            /* local directory of objects, or
+                                   "s3://bucket[/prefix]" */
   const char* const* tokens;    /* bearer tokens for /v1/ (NULL: none) */
   size_t ntokens;
   int insecure_no_auth;         /* allow a non-loopback listen without tokens */
@@ -53,6 +55,8 @@ typedef struct pipe_http_config_s {
   uint64_t max_field_size;      /* multipart text field: 1 MiB */
   uint64_t max_memory;          /* worst case of all pipelines: none */
   unsigned max_uploads;         /* uploads in flight: none */
+  size_t max_cpu_jobs;          /* thread-pool jobs (gzip threads) of all
+                                   uploads: none */
   unsigned header_timeout_ms;   /* request head must arrive within: 10 s */
   unsigned idle_timeout_ms;     /* no byte from the client for: 60 s */
   int max_gzip_threads;         /* cap of a client's gzip --threads: 2 */
@@ -60,6 +64,18 @@ typedef struct pipe_http_config_s {
   size_t buf_size;              /* pipeline buffers: 64 KiB */
   size_t pool_limit;            /* buffers per stage pool: 4 */
   FILE* log;                    /* JSON-lines access and error log: stderr */
+  int use_listen_fd;            /* 1: listen on listen_fd (already bound, as
+                                   pipe_http_bind() makes it) instead of
+                                   binding `listen`: worker processes share
+                                   one listening socket */
+  int listen_fd;
+  /* An s3:// store: its S3 settings (borrowed until pipe_http_server_new
+   * returns; NULL: the environment and aws-cli's profile files decide, as
+   * pipe_s3_config_load), part size and parts in flight per upload
+   * (0: 8 MiB and 4). */
+  const struct pipe_s3_options_s* s3;
+  size_t s3_part_size;
+  unsigned s3_concurrency;
 } pipe_http_config_t;
 
 /** Fills cfg with the defaults above. */
@@ -71,6 +87,12 @@ PIPE_EXTERN void pipe_http_config_init(pipe_http_config_t* cfg);
  *  (PIPE_EADDRINUSE...), the store's error. Loop thread only. */
 PIPE_EXTERN int pipe_http_server_new(struct uv_loop_s* loop, const pipe_http_config_t* cfg,
                                      pipe_http_server_t** out, pipe_error_t* err);
+
+/** Creates a TCP socket bound to `listen` ("HOST:PORT") and listening,
+ *  for processes that share it (fork after this; each passes it as
+ *  cfg->listen_fd). Returns 0 and *fd (close-on-exec), or < 0 with err
+ *  filled: PIPE_EUSAGE for a bad address, the bind's error. */
+PIPE_EXTERN int pipe_http_bind(const char* listen, int* fd, pipe_error_t* err);
 
 /** The port actually bound (useful with port 0). */
 PIPE_EXTERN int pipe_http_server_port(const pipe_http_server_t* srv);

@@ -135,22 +135,30 @@ typedef struct pipe_spec_limits_s {
   size_t pool_limit;     /*   and buffers per stage pool */
 } pipe_spec_limits_t;
 
+/** What a transforms-only spec can cost at worst, known before it runs. */
+typedef struct pipe_spec_cost_s {
+  size_t mem;      /* bytes: every stage's pool plus gzip's blocks */
+  size_t cpu_jobs; /* jobs on libuv's thread pool at once (gzip threads;
+                      a gzip left at 0 = one per CPU is counted as 4) */
+} pipe_spec_cost_t;
+
 /** A spec of transforms only — "csv2json --infer | gzip", the stages of
  *  the pipe run grammar without source and sink — for a front end that
  *  supplies both itself (the HTTP service: request body in, its store out;
  *  a client can never name a path). text is borrowed for the call. Every
  *  stage is validated and capped by lim (may be NULL) first; then, when pl
  *  is not NULL, the stages are appended to pl in order (nothing is added
- *  when any is wrong). *mem (may be NULL) gets the worst-case bytes of
- *  memory the stages can hold: each one's pool (buf_size x pool_limit, from
- *  pl's config or lim) plus gzip's blocks, with the caps applied. An empty
+ *  when any is wrong). *cost (may be NULL) gets the worst case: bytes of
+ *  memory the stages can hold (each one's pool, buf_size x pool_limit from
+ *  pl's config or lim, plus gzip's blocks) and CPU jobs, caps applied. An empty
  *  text is an error. Returns 0, PIPE_EUSAGE with err filled and pointing
  *  at the word (as pipe_spec_parse: err->column, err->offset into text),
  *  PIPE_EINVAL for a NULL text, PIPE_ENOMEM or a constructor's error.
  *  Loop thread only when pl is given. */
 PIPE_EXTERN int pipe_spec_build_transforms(const char* text, pipe_pipeline_t* pl,
                                            const pipe_spec_limits_t* lim,
-                                           size_t* mem, pipe_error_t* err);
+                                           pipe_spec_cost_t* cost,
+                                           pipe_error_t* err);
 
 #ifdef __cplusplus
 }

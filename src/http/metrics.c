@@ -82,6 +82,10 @@ void pipe__server_metrics_render(pipe_http_server_t* srv, pipe_sbuf_t* b) {
                     "memory of the pipelines running now.\n"
                     "# TYPE pipe_http_pool_reserved_bytes gauge\n"
                     "pipe_http_pool_reserved_bytes %zu\n"
+                    "# HELP pipe_http_cpu_jobs_reserved Thread-pool jobs "
+                    "(gzip threads) of the uploads running now.\n"
+                    "# TYPE pipe_http_cpu_jobs_reserved gauge\n"
+                    "pipe_http_cpu_jobs_reserved %zu\n"
                     "# HELP pipe_http_pool_limit_bytes --max-memory (0: "
                     "none).\n"
                     "# TYPE pipe_http_pool_limit_bytes gauge\n"
@@ -97,6 +101,7 @@ void pipe__server_metrics_render(pipe_http_server_t* srv, pipe_sbuf_t* b) {
                     (unsigned long long)m->bytes_out,
                     (unsigned long long)m->stored_bytes, srv->uploads_in_flight,
                     (unsigned long long)m->rejected, srv->mem_in_use,
+                    srv->cpu_jobs_in_use,
                     (unsigned long long)srv->cfg.max_memory,
                     (double)m->source_blocked_ns / 1e9, srv->nconns);
   pipe__sbuf_puts(b,

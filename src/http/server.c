@@ -77,7 +77,7 @@ struct job_s {
   pipe_http_server_t* srv;
   int kind;
   char* spec;
-  size_t mem;
+  size_t mem, cpu_jobs;
   entry_t *entries, *tail, *cur, *waiting;
   unsigned running;
   pipe_mp_t* mp;
@@ -87,8 +87,11 @@ struct job_s {
   uint8_t* pending; /* body bytes the parser has not taken yet (a part
                        waits): at most one socket read */
   size_t pending_len, pending_off;
-  unsigned body_done : 1, failed : 1, finished : 1, src_full : 1;
+  unsigned body_done : 1, failed : 1, finished : 1, src_full : 1,
+      skip_part : 1;
   unsigned in_feed; /* inside pipe__mp_feed: job_check must not free */
+  unsigned removing; /* asynchronous removals (remove_async) in flight */
+  int removed;       /* the failed job's objects have been removed */
   int fail_status;
   char fail_code[32];
   char fail_msg[1200];
@@ -104,6 +107,11 @@ struct getj_s {
   char* buf;
   uv_fs_t req;
   int busy, dead;
+  /* An asynchronous store (read_open): fd is -1. */
+  pipe_store_read_t* rd;
+  char* key;    /* for messages */
+  unsigned wq;  /* writes of object bytes not completed yet */
+  int paused;   /* the read waits for wq to fall */
 };
 
 struct conn_s {
@@ -133,6 +141,7 @@ struct conn_s {
   char* content_type;
   char* auth;
   char* range;
+  char* if_none_match;
   char req_id[24];
   uint64_t start_ns;
   uint64_t body_bytes;
@@ -186,8 +195,8 @@ static void log_start(pipe_http_server_t* srv, pipe_sbuf_t* b,
   gmtime_r(&ts.tv_sec, &tm);
   strftime(when, sizeof(when), "%Y-%m-%dT%H:%M:%S", &tm);
   (void)srv;
-  pipe__sbuf_printf(b, "{\"ts\":\"%s.%03ldZ\",\"level\":\"%s\",\"msg\":", when,
-                    ts.tv_nsec / 1000000, level);
+  pipe__sbuf_printf(b, "{\"ts\":\"%s.%03ldZ\",\"level\":\"%s\",\"pid\":%d,\"msg\":",
+                    when, ts.tv_nsec / 1000000, level, (int)getpid());
   pipe__sbuf_json(b, msg, strlen(msg));
 }
 
@@ -372,7 +381,9 @@ static void send_head(conn_t* c, int status, const char* extra,
   pipe__sbuf_printf(&b, "HTTP/1.1 %d %s\r\n", status, status_text(status));
   pipe__sbuf_printf(&b, "X-Request-Id: %s\r\n", c->req_id);
   if (ctype != NULL) pipe__sbuf_printf(&b, "Content-Type: %s\r\n", ctype);
-  pipe__sbuf_printf(&b, "Content-Length: %llu\r\n", (unsigned long long)clen);
+  /* A 304 describes the object it did not send: no Content-Length 0. */
+  if (status != 304 && status != 204)
+    pipe__sbuf_printf(&b, "Content-Length: %llu\r\n", (unsigned long long)clen);
   if (c->close_after) pipe__sbuf_puts(&b, "Connection: close\r\n");
   if (extra != NULL) pipe__sbuf_puts(&b, extra);
   pipe__sbuf_puts(&b, "\r\n");
@@ -460,7 +471,8 @@ static void reset_request(conn_t* c) {
   free(c->content_type);
   free(c->auth);
   free(c->range);
-  c->content_type = c->auth = c->range = NULL;
+  free(c->if_none_match);
+  c->content_type = c->auth = c->range = c->if_none_match = NULL;
   c->hbytes = 0;
   c->nheaders = 0;
   c->cl_count = c->te_count = c->host_count = 0;
@@ -506,7 +518,7 @@ static void conn_close(conn_t* c) {
   if (c->closing) return;
   c->closing = 1;
   if (c->job != NULL && !c->job->finished) {
-    if (!c->resp_started) {
+    if (!c->resp_started && !c->srv->aborting) {
       log_error(c->srv, c, "client gone mid-upload: pipeline torn down");
       snprintf(c->err_msg, sizeof(c->err_msg), "client closed the connection");
     }
@@ -614,8 +626,13 @@ static void alloc_cb(uv_handle_t* h, size_t suggested, uv_buf_t* out) {
   /* (also used while lingering: what is read then is dropped) */
   conn_t* c = h->data;
   (void)suggested;
-  /* Reading only happens when every byte read before has been parsed. */
-  *out = uv_buf_init(c->rbuf, READ_BUF_SIZE);
+  /* Reading only happens when every byte read before has been parsed. The
+   * buffer is allocated when a read comes and given back while the
+   * connection waits for its next request: an idle keep-alive connection
+   * costs no read buffer. */
+  if (c->rbuf == NULL) c->rbuf = malloc(READ_BUF_SIZE);
+  *out = c->rbuf != NULL ? uv_buf_init(c->rbuf, READ_BUF_SIZE)
+                         : uv_buf_init(NULL, 0); /* read_cb gets ENOBUFS */
 }
 
 static void parse_more(conn_t* c);
@@ -722,6 +739,11 @@ static void next_request(conn_t* c) {
     return;
   }
   conn_resume(c);
+  if (!c->closing && !c->paused && c->phase == PH_IDLE && c->rpos >= c->rlen) {
+    free(c->rbuf);
+    c->rbuf = NULL;
+    c->rpos = c->rlen = 0;
+  }
   timer_update(c);
 }
 
@@ -803,6 +825,16 @@ static void header_done(conn_t* c) {
   } else if (lower_eq(n, "content-type")) {
     free(c->content_type);
     c->content_type = strdup(v);
+  } else if (lower_eq(n, "x-request-id")) {
+    /* A proxy's or client's id is kept when it is a sane token, so one id
+     * follows the request through every log. */
+    if (vl >= 1 && vl < sizeof(c->req_id) &&
+        strspn(v, "ABCDEFGHIJKLMNOPQRSTUVWXYZabcdefghijklmnopqrstuvwxyz"
+                  "0123456789._-") == vl)
+      memcpy(c->req_id, v, vl + 1);
+  } else if (lower_eq(n, "if-none-match")) {
+    free(c->if_none_match);
+    c->if_none_match = strdup(v);
   } else if (lower_eq(n, "range")) {
     free(c->range);
     c->range = strdup(v);
@@ -1151,6 +1183,7 @@ static void job_free(job_t* j) {
   free(j->pending);
   free(j->spec);
   srv->mem_in_use -= j->mem;
+  srv->cpu_jobs_in_use -= j->cpu_jobs;
   srv->uploads_in_flight--;
   free(j);
   if (c != NULL) {
@@ -1183,8 +1216,30 @@ static int store_status(int err) {
   }
 }
 
+/* store_status, refined by the error's detail: a store that is down or
+ * fails (S3 5xx after retries, unreachable, denied) is a bad gateway
+ * (502), one that keeps saying SlowDown (503/429 after retries) is busy
+ * (503, Retry-After). */
+static int store_status_err(int err, const pipe_error_t* er) {
+  switch (err) {
+    case PIPE_ENET:
+    case PIPE_ES3:
+    case PIPE_ES3DENIED:
+    case PIPE_ES3NOTFOUND:
+    case PIPE_ENOCREDS:
+    case PIPE_EINTEGRITY:
+      if (er != NULL && (er->http_status == 503 || er->http_status == 429))
+        return 503;
+      return 502;
+    default:
+      return store_status(err);
+  }
+}
+
 static const char* status_code_name(int st) {
   switch (st) {
+    case 502: return "store_unavailable";
+    case 503: return "store_busy";
     case 422: return "pipeline_failed";
     case 409: return "key_conflict";
     case 507: return "store_full";
@@ -1197,6 +1252,7 @@ static void entry_done(pipe_pipeline_t* pl, int status) {
   entry_t* e = pipe_pipeline_data(pl);
   job_t* j = e->job;
   pipe_stage_t* s;
+  int fail_st = status < 0 ? store_status_err(status, pipe_pipeline_error(pl)) : 0;
   e->done = 1;
   e->status = status;
   e->bytes_in = pipe__push_source_bytes(e->src);
@@ -1208,12 +1264,20 @@ static void entry_done(pipe_pipeline_t* pl, int status) {
     const char* hex = pipe_hash_hex(e->hash);
     e->stored = 1;
     snprintf(e->sha, sizeof(e->sha), "%s", hex != NULL ? hex : "");
-    if (j->srv->store->ops->stat(j->srv->store, e->key, &info) == 0)
+    if ((j->srv->store->ops->sink_info != NULL
+             ? j->srv->store->ops->sink_info(j->srv->store, e->sink, &info)
+             : j->srv->store->ops->stat(j->srv->store, e->key, &info)) == 0)
       snprintf(e->etag, sizeof(e->etag), "%s", info.etag);
   } else {
     const pipe_error_t* er = pipe_pipeline_error(pl);
     snprintf(e->msg, sizeof(e->msg), "%s%s%s", er->stage,
              er->stage[0] ? ": " : "", er->msg[0] ? er->msg : pipe_strerror(status));
+  }
+  if (status < 0 && j->srv->store->ops->sink_leftover != NULL) {
+    char left[1200];
+    if (j->srv->store->ops->sink_leftover(j->srv->store, e->sink, left,
+                                          sizeof(left)))
+      log_error(j->srv, j->c, "%s", left);
   }
   e->pl = NULL;
   e->src = e->hash = e->sink = NULL;
@@ -1221,7 +1285,7 @@ static void entry_done(pipe_pipeline_t* pl, int status) {
   j->running--;
   if (status < 0 && !j->failed) {
     /* Bad data for the client's transforms is the client's error. */
-    int st = store_status(status);
+    int st = fail_st;
     log_error(j->srv, j->c, "storing %s failed: %s", e->key, e->msg);
     /* The client gets the pipeline's message for its data (line, column),
      * but not the store's, which names paths on this machine: the log has
@@ -1338,6 +1402,16 @@ static void job_respond(job_t* j) {
   pipe__sbuf_free(&b);
 }
 
+/* An object of a failed job has been removed (remove_async). */
+static void job_removed(void* ud, int status) {
+  job_t* j = ud;
+  if (status < 0)
+    log_error(j->srv, j->c, "removing an object of a failed request: %s",
+              pipe_strerror(status));
+  j->removing--;
+  job_check(j);
+}
+
 /* Finishes the job when nothing is left to wait for. Returns 1 when it
  * freed j. */
 static int job_check(job_t* j) {
@@ -1348,11 +1422,17 @@ static int job_check(job_t* j) {
     /* POST keys are ours: remove whatever an entry left, including the
      * directory of its uuid. A PUT that failed stored nothing, and the
      * object it would have replaced must stay. */
-    for (e = j->entries; e != NULL; e = e->next)
+    for (e = j->entries; e != NULL && !j->removed; e = e->next)
       if (e->stored || (j->kind == JOB_POST && e->started)) {
-        j->srv->store->ops->remove(j->srv->store, e->key);
+        pipe_store_t* st = j->srv->store;
+        if (st->ops->remove_async == NULL)
+          st->ops->remove(st, e->key);
+        else if (st->ops->remove_async(st, e->key, job_removed, j) == 0)
+          j->removing++;
         e->stored = 0;
       }
+    j->removed = 1;
+    if (j->removing > 0) return 0; /* answered once they are gone */
     j->finished = 1;
     if (j->c != NULL && !j->c->closing) {
       conn_t* c = j->c;
@@ -1402,7 +1482,8 @@ static job_t* job_new(conn_t* c, int kind, const char* query) {
   pipe_error_t err;
   job_t* j;
   char* spec = NULL;
-  size_t mem = 0;
+  pipe_spec_cost_t cost;
+  size_t mem;
   int r = query_param(query, "pipeline", &spec);
   if (r < 0) {
     fail_request(c, 400, "bad_query", "bad percent-encoding in the query");
@@ -1413,8 +1494,9 @@ static job_t* job_new(conn_t* c, int kind, const char* query) {
     spec = NULL;
   }
   pipe__server_spec_limits(srv, &lim);
+  memset(&cost, 0, sizeof(cost));
   if (spec != NULL) {
-    r = pipe_spec_build_transforms(spec, NULL, &lim, &mem, &err);
+    r = pipe_spec_build_transforms(spec, NULL, &lim, &cost, &err);
     if (r < 0) {
       char msg[700];
       if (err.has_offset)
@@ -1428,16 +1510,21 @@ static job_t* job_new(conn_t* c, int kind, const char* query) {
     }
   }
   /* Source pool, hash (no pool of its own in use) and sink: the body side. */
-  mem += 3 * lim.buf_size * lim.pool_limit;
+  mem = cost.mem + 3 * lim.buf_size * lim.pool_limit;
+  if (srv->store->ops->sink_mem != NULL) mem += srv->store->ops->sink_mem(srv->store);
+  /* CPU jobs of all uploads share one budget (libuv's thread pool is the
+   * process's: file writes queue behind compression jobs). */
   if ((srv->cfg.max_uploads > 0 && srv->uploads_in_flight >= srv->cfg.max_uploads) ||
-      (srv->cfg.max_memory > 0 && srv->mem_in_use + mem > srv->cfg.max_memory)) {
+      (srv->cfg.max_memory > 0 && srv->mem_in_use + mem > srv->cfg.max_memory) ||
+      (srv->cfg.max_cpu_jobs > 0 && cost.cpu_jobs > 0 &&
+       srv->cpu_jobs_in_use + cost.cpu_jobs > srv->cfg.max_cpu_jobs)) {
     free(spec);
     srv->metrics.rejected++;
     c->close_after = 1;
     send_error_x(c, 503, "busy", "Retry-After: 1\r\n",
                  "the server is at its upload limit (this upload needs %zu "
-                 "bytes of buffers); retry later",
-                 mem);
+                 "bytes of buffers and %zu CPU jobs); retry later",
+                 mem, cost.cpu_jobs);
     fail_request(c, 503, "busy", "busy");
     return NULL;
   }
@@ -1452,7 +1539,9 @@ static job_t* job_new(conn_t* c, int kind, const char* query) {
   j->kind = kind;
   j->spec = spec;
   j->mem = mem;
+  j->cpu_jobs = cost.cpu_jobs;
   srv->mem_in_use += mem;
+  srv->cpu_jobs_in_use += cost.cpu_jobs;
   srv->uploads_in_flight++;
   c->refs++;
   c->job = j;
@@ -1514,6 +1603,12 @@ static int mp_part_begin(void* ud, const pipe_mp_part_t* part) {
   char name[256], uuid[40];
   unsigned char rnd[16];
   size_t kl;
+  if (part->is_file && part->filename_len == 0) {
+    /* A browser's file input with no file chosen sends filename="" and no
+     * content: not a file anybody uploaded. Its bytes are skipped. */
+    j->skip_part = 1;
+    return 0;
+  }
   if (!part->is_file) {
     free(j->fname);
     j->fname = strdup(part->name);
@@ -1554,6 +1649,7 @@ static int mp_part_begin(void* ud, const pipe_mp_part_t* part) {
 
 static int mp_part_data(void* ud, const uint8_t* data, size_t len) {
   job_t* j = ud;
+  if (j->skip_part) return 0;
   if (j->cur == NULL) { /* a text field: the parser bounds its size */
     pipe__sbuf_add(&j->fval, data, len);
     return j->fval.oom ? PIPE_ENOMEM : 0;
@@ -1568,6 +1664,10 @@ static int mp_part_data(void* ud, const uint8_t* data, size_t len) {
 
 static int mp_part_end(void* ud) {
   job_t* j = ud;
+  if (j->skip_part) {
+    j->skip_part = 0;
+    return 0;
+  }
   if (j->cur != NULL) {
     if (j->cur->src != NULL) pipe__push_source_end(j->cur->src);
     j->cur = NULL;
@@ -1772,6 +1872,8 @@ static int on_body(http_parser* p, const char* at, size_t n) {
 
 static void get_free(getj_t* g) {
   conn_t* c = g->c;
+  if (g->rd != NULL) c->srv->store->ops->read_close(g->rd);
+  free(g->key);
   if (g->fd >= 0) {
     uv_fs_t req;
     uv_fs_close(NULL, &req, g->fd, NULL);
@@ -1900,6 +2002,8 @@ static int parse_range(const char* h, uint64_t size, uint64_t* from,
   return 1;
 }
 
+static void route_get_async(conn_t* c, const char* key);
+
 static void route_get_object(conn_t* c, const char* key) {
   pipe_http_server_t* srv = c->srv;
   pipe_store_info_t info;
@@ -1907,6 +2011,10 @@ static void route_get_object(conn_t* c, const char* key) {
   uint64_t from = 0, to = 0, len;
   int fd, status = 200, rr = 0;
   getj_t* g;
+  if (srv->store->ops->read_open != NULL) {
+    route_get_async(c, key);
+    return;
+  }
   fd = srv->store->ops->open_read(srv->store, key, &info);
   if (fd < 0) {
     if (fd == PIPE_ENOENT || fd == PIPE_ENOTDIR || fd == PIPE_EISDIR)
@@ -1914,6 +2022,18 @@ static void route_get_object(conn_t* c, const char* key) {
     else
       send_error(c, 500, "store_failed", "cannot read %s: %s", key,
                  pipe_strerror(fd));
+    return;
+  }
+  if (c->if_none_match != NULL &&
+      (strcmp(c->if_none_match, "*") == 0 ||
+       strstr(c->if_none_match, info.etag) != NULL)) {
+    /* The client has this version (RFC 9110 13.1.2): no body. */
+    uv_fs_t req;
+    uv_fs_close(NULL, &req, fd, NULL);
+    uv_fs_req_cleanup(&req);
+    pipe__sbuf_printf(&extra, "ETag: %s\r\n", info.etag);
+    send_head(c, 304, extra.p, NULL, 0, NULL, 0, 1);
+    pipe__sbuf_free(&extra);
     return;
   }
   if (c->range != NULL) rr = parse_range(c->range, info.size, &from, &to);
@@ -1968,6 +2088,170 @@ static void route_get_object(conn_t* c, const char* key) {
   get_read_next(g);
 }
 
+/* ---- GET from an asynchronous store (S3) -----------------------------------
+ *
+ * read_open asks for the object's size and ETag (HeadObject); the headers
+ * go out as for a local object (Range, 206/416), then one ranged read
+ * streams the bytes, each piece written as it arrives. While AGET_MAX_WQ
+ * writes are queued on the socket the read pauses (the S3 transfer
+ * stops): a slow client pauses the read from storage. */
+#define AGET_MAX_WQ 16
+
+static void aget_written(conn_t* c, int status) {
+  getj_t* g = c->get;
+  if (g == NULL || status < 0) return; /* write_cb closes */
+  g->wq--;
+  if (g->paused && g->wq < AGET_MAX_WQ / 2 && !g->dead && !c->closing) {
+    g->paused = 0;
+    c->srv->store->ops->read_resume(g->rd); /* may end g */
+  }
+}
+
+static void aget_info(void* ud, int st, const pipe_store_info_t* info,
+                      const pipe_error_t* err) {
+  getj_t* g = ud;
+  conn_t* c = g->c;
+  pipe_sbuf_t extra = {0};
+  uint64_t from = 0, to = 0, len;
+  int status = 200, rr = 0, r;
+  if (st < 0) {
+    if (st == PIPE_ENOENT) {
+      send_error(c, 404, "no_such_key", "no object %s", g->key);
+    } else {
+      int hs = store_status_err(st, err);
+      log_error(c->srv, c, "reading %s failed: %s", g->key,
+                err != NULL && err->msg[0] ? err->msg : pipe_strerror(st));
+      if (hs == 503)
+        send_error_x(c, 503, status_code_name(hs), "Retry-After: 1\r\n",
+                     "cannot read %s: %s", g->key, pipe_strerror(st));
+      else
+        send_error(c, hs, status_code_name(hs), "cannot read %s: %s",
+                   g->key, pipe_strerror(st));
+    }
+    get_free(g);
+    return;
+  }
+  if (c->if_none_match != NULL &&
+      (strcmp(c->if_none_match, "*") == 0 ||
+       strstr(c->if_none_match, info->etag) != NULL)) {
+    /* The client has this version (RFC 9110 13.1.2): no body. */
+    pipe__sbuf_printf(&extra, "ETag: %s\r\n", info->etag);
+    send_head(c, 304, extra.p, NULL, 0, NULL, 0, 1);
+    pipe__sbuf_free(&extra);
+    get_free(g);
+    return;
+  }
+  if (c->range != NULL) rr = parse_range(c->range, info->size, &from, &to);
+  if (rr < 0) {
+    pipe__sbuf_printf(&extra, "Content-Range: bytes */%llu\r\n",
+                      (unsigned long long)info->size);
+    send_error_x(c, 416, "range_not_satisfiable", extra.p,
+                 "the range is outside the object's %llu bytes",
+                 (unsigned long long)info->size);
+    pipe__sbuf_free(&extra);
+    get_free(g);
+    return;
+  }
+  if (rr == 0) {
+    from = 0;
+    len = info->size;
+  } else {
+    status = 206;
+    len = to - from + 1;
+    pipe__sbuf_printf(&extra, "Content-Range: bytes %llu-%llu/%llu\r\n",
+                      (unsigned long long)from, (unsigned long long)to,
+                      (unsigned long long)info->size);
+  }
+  pipe__sbuf_printf(&extra, "ETag: %s\r\nAccept-Ranges: bytes\r\n", info->etag);
+  if (method_is(c, HTTP_HEAD) || len == 0) {
+    send_head(c, status, extra.p, "application/octet-stream", len, NULL, 0, 1);
+    pipe__sbuf_free(&extra);
+    get_free(g);
+    return;
+  }
+  send_head(c, status, extra.p, "application/octet-stream", len, NULL, 0, 0);
+  pipe__sbuf_free(&extra);
+  g->left = len;
+  r = c->srv->store->ops->read_range(g->rd, from, len);
+  if (r < 0) {
+    log_error(c->srv, c, "reading a stored object failed: %s", pipe_strerror(r));
+    conn_close(c); /* frees g */
+  }
+}
+
+static int aget_data(void* ud, const char* p, size_t n) {
+  getj_t* g = ud;
+  conn_t* c = g->c;
+  char* mem;
+  if (g->dead || c->closing) return PIPE_ECANCELED;
+  if (g->wq >= AGET_MAX_WQ) {
+    g->paused = 1;
+    return PIPE_FULL;
+  }
+  mem = malloc(n > 0 ? n : 1);
+  if (mem == NULL) return PIPE_ENOMEM;
+  memcpy(mem, p, n);
+  g->wq++;
+  g->left -= n < g->left ? n : g->left;
+  c->resp_bytes += n;
+  g->busy = 1; /* a failed write closes c: g must outlive this call */
+  conn_write(c, mem, n, aget_written);
+  g->busy = 0;
+  return g->dead ? PIPE_ECANCELED : 0;
+}
+
+static void aget_end(void* ud, int st, const pipe_error_t* err) {
+  getj_t* g = ud;
+  conn_t* c = g->c;
+  if (g->dead || c->closing) {
+    get_free(g);
+    return;
+  }
+  if (st < 0 || g->left > 0) {
+    /* The headers are out: all we can do is close, the client sees a
+     * short body. */
+    log_error(c->srv, c, "reading a stored object failed: %s",
+              err != NULL && err->msg[0] ? err->msg
+                                         : st < 0 ? pipe_strerror(st)
+                                                  : "short read");
+    conn_close(c); /* frees g */
+    return;
+  }
+  /* After the last piece's write: the response is complete. */
+  conn_write(c, malloc(1), 0, resp_written);
+  get_free(g);
+}
+
+static const pipe_store_read_cbs_t aget_cbs = {
+    .on_info = aget_info,
+    .on_data = aget_data,
+    .on_end = aget_end,
+};
+
+static void route_get_async(conn_t* c, const char* key) {
+  pipe_http_server_t* srv = c->srv;
+  getj_t* g = calloc(1, sizeof(*g));
+  int r;
+  if (g == NULL) {
+    send_error(c, 500, "internal", "out of memory");
+    return;
+  }
+  g->c = c;
+  g->fd = -1;
+  c->get = g;
+  c->refs++;
+  g->key = strdup(key);
+  r = g->key == NULL ? PIPE_ENOMEM
+                     : srv->store->ops->read_open(srv->store, key, &aget_cbs, g,
+                                                  &g->rd);
+  if (r < 0) {
+    g->rd = NULL;
+    send_error(c, 502, "store_unavailable", "cannot read %s: %s", key,
+               pipe_strerror(r));
+    get_free(g);
+  }
+}
+
 /* ---- connections of the server ------------------------------------------- */
 
 int pipe__server_accept(pipe_http_server_t* srv) {
@@ -1975,11 +2259,6 @@ int pipe__server_accept(pipe_http_server_t* srv) {
   struct sockaddr_storage ss;
   int len = sizeof(ss), r;
   if (c == NULL) return PIPE_ENOMEM;
-  c->rbuf = malloc(READ_BUF_SIZE);
-  if (c->rbuf == NULL) {
-    free(c);
-    return PIPE_ENOMEM;
-  }
   c->srv = srv;
   uv_tcp_init(srv->loop, &c->tcp);
   uv_timer_init(srv->loop, &c->timer);
@@ -2034,6 +2313,7 @@ void pipe__server_close_idle(pipe_http_server_t* srv) {
 /* The grace is over: abort what is left (jobs remove their objects). */
 void pipe__server_close_all(pipe_http_server_t* srv) {
   conn_t* c = srv->conns;
+  srv->aborting = 1; /* the clients are not the ones gone */
   while (c != NULL) {
     conn_t* nx = c->next;
     if (c->job != NULL && !c->closing)

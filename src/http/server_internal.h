@@ -51,9 +51,11 @@ struct pipe_http_server_s {
   size_t nconns;
   unsigned uploads_in_flight;
   size_t mem_in_use;
+  size_t cpu_jobs_in_use;
   uint64_t req_seq;
   uint64_t id_seed;
   int draining;
+  int aborting; /* the grace is over: connections are being cut */
   uv_timer_t grace;
   int grace_open;
   pipe_http_drain_cb drain_cb;

@@ -1,11 +1,15 @@
 /* The HTTP server object: configuration, listener, drain (see
  * include/pipe/http.h). Connections and routes are in server.c. */
 #include <arpa/inet.h>
+#include <errno.h>
 #include <stdlib.h>
+#include <sys/socket.h>
+#include <unistd.h>
 #include <string.h>
 #include <uv.h>
 
 #include "http/server_internal.h"
+#include "pipe/ctx.h"
 
 void pipe_http_config_init(pipe_http_config_t* cfg) {
   memset(cfg, 0, sizeof(*cfg));
@@ -22,6 +26,8 @@ void pipe_http_config_init(pipe_http_config_t* cfg) {
   cfg->buf_size = 64 << 10;
   cfg->pool_limit = 4;
   cfg->log = stderr;
+  cfg->use_listen_fd = 0;
+  cfg->listen_fd = -1;
 }
 
 void pipe__server_request_id(pipe_http_server_t* srv, char out[24]) {
@@ -40,6 +46,8 @@ int pipe__server_pipeline_new(pipe_http_server_t* srv, pipe_pipeline_t** out) {
   pc.buf_size = srv->cfg.buf_size;
   pc.pool_limit = srv->cfg.pool_limit;
   pc.hwm = srv->cfg.pool_limit > 2 ? srv->cfg.pool_limit / 2 : 1;
+  if (srv->store->ops->ctx != NULL)
+    return pipe_pipeline_new_in(srv->store->ops->ctx(srv->store), &pc, out);
   return pipe_pipeline_new(srv->loop, &pc, out);
 }
 
@@ -129,11 +137,17 @@ int pipe_http_server_new(uv_loop_t* loop, const pipe_http_config_t* cfg,
   size_t i;
   *out = NULL;
   memset(&addr, 0, sizeof(addr));
-  if (parse_listen(cfg->listen != NULL ? cfg->listen : "", &addr, host,
-                   sizeof(host)) < 0)
+  if (cfg->use_listen_fd) {
+    socklen_t al = sizeof(addr);
+    if (getsockname(cfg->listen_fd, (struct sockaddr*)&addr, &al) != 0)
+      return seterr(err, -errno, "the listening socket is unusable", NULL);
+    snprintf(host, sizeof(host), "(inherited)");
+  } else if (parse_listen(cfg->listen != NULL ? cfg->listen : "", &addr, host,
+                          sizeof(host)) < 0) {
     return seterr(err, PIPE_EUSAGE,
                   "--listen must be HOST:PORT (an IP address), got",
                   cfg->listen);
+  }
   if (!is_loopback(&addr) && cfg->ntokens == 0 && !cfg->insecure_no_auth)
     return seterr(err, PIPE_EUSAGE,
                   "refusing to listen beyond loopback without "
@@ -162,7 +176,17 @@ int pipe_http_server_new(uv_loop_t* loop, const pipe_http_config_t* cfg,
       seed = uv_hrtime();
     srv->id_seed = seed;
   }
-  r = pipe__store_local_new(cfg->store, &srv->store);
+  if (cfg->store != NULL && strncmp(cfg->store, "s3://", 5) == 0) {
+    pipe_error_t se;
+    r = pipe__store_s3_new(loop, cfg->store, cfg->s3, cfg->s3_part_size,
+                           cfg->s3_concurrency, &srv->store, &se);
+    if (r < 0) {
+      pipe_http_server_free(srv);
+      return seterr(err, r, se.msg, NULL);
+    }
+  } else {
+    r = pipe__store_local_new(cfg->store, &srv->store);
+  }
   if (r < 0) {
     pipe_http_server_free(srv);
     return seterr(err, r, "cannot open the store", cfg->store);
@@ -170,7 +194,10 @@ int pipe_http_server_new(uv_loop_t* loop, const pipe_http_config_t* cfg,
   uv_tcp_init(loop, &srv->listener);
   srv->listener.data = srv;
   srv->listening = 1;
-  r = uv_tcp_bind(&srv->listener, (struct sockaddr*)&addr, 0);
+  if (cfg->use_listen_fd)
+    r = uv_tcp_open(&srv->listener, cfg->listen_fd);
+  else
+    r = uv_tcp_bind(&srv->listener, (struct sockaddr*)&addr, 0);
   if (r == 0) r = uv_listen((uv_stream_t*)&srv->listener, 511, on_connection);
   if (r < 0) {
     seterr(err, r, uv_strerror(r), cfg->listen);
@@ -185,6 +212,7 @@ int pipe_http_server_new(uv_loop_t* loop, const pipe_http_config_t* cfg,
                           ? ((struct sockaddr_in6*)&bound)->sin6_port
                           : ((struct sockaddr_in*)&bound)->sin_port);
   srv->host = strdup(host);
+  (void)srv->store->ops->ready(srv->store); /* an S3 store's first probe */
   *out = srv;
   return 0;
 nomem:
@@ -193,6 +221,32 @@ nomem:
 }
 
 int pipe_http_server_port(const pipe_http_server_t* srv) { return srv->port; }
+
+int pipe_http_bind(const char* listen_addr, int* fd, pipe_error_t* err) {
+  struct sockaddr_storage addr;
+  char host[256];
+  int s, one = 1, e;
+  *fd = -1;
+  memset(&addr, 0, sizeof(addr));
+  if (parse_listen(listen_addr != NULL ? listen_addr : "", &addr, host,
+                   sizeof(host)) < 0)
+    return seterr(err, PIPE_EUSAGE,
+                  "--listen must be HOST:PORT (an IP address), got",
+                  listen_addr);
+  s = socket(addr.ss_family, SOCK_STREAM | SOCK_CLOEXEC, 0);
+  if (s < 0) return seterr(err, -errno, "cannot create a socket", NULL);
+  (void)setsockopt(s, SOL_SOCKET, SO_REUSEADDR, &one, sizeof(one));
+  if (bind(s, (struct sockaddr*)&addr,
+           addr.ss_family == AF_INET6 ? sizeof(struct sockaddr_in6)
+                                      : sizeof(struct sockaddr_in)) != 0 ||
+      listen(s, 511) != 0) {
+    e = -errno;
+    close(s);
+    return seterr(err, e, uv_strerror(e), listen_addr);
+  }
+  *fd = s;
+  return 0;
+}
 
 static void grace_closed(uv_handle_t* h) {
   pipe_http_server_t* srv = h->data;
@@ -211,6 +265,7 @@ void pipe__server_drain_check(pipe_http_server_t* srv) {
     return;
   }
   srv->drain_fired = 1;
+  if (srv->store->ops->close != NULL) srv->store->ops->close(srv->store);
   if (srv->drain_cb != NULL) srv->drain_cb(srv, srv->drain_ud);
 }
 

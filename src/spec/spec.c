@@ -939,15 +939,15 @@ static size_t transform_extra(const stage_conf_t* c) {
 }
 
 int pipe_spec_build_transforms(const char* text, pipe_pipeline_t* pl,
-                               const pipe_spec_limits_t* lim, size_t* mem,
-                               pipe_error_t* err) {
+                               const pipe_spec_limits_t* lim,
+                               pipe_spec_cost_t* cost, pipe_error_t* err) {
   spec_word_t* toks = NULL;
   char* arena = NULL;
   char** argv = NULL;
-  size_t ntoks = 0, i, start = 0, nstages = 0, total = 0, pool_bytes;
+  size_t ntoks = 0, i, start = 0, nstages = 0, total = 0, jobs = 0, pool_bytes;
   size_t buf_size = PIPE_DEFAULT_BUF_SIZE, pool_limit = PIPE_DEFAULT_POOL_LIMIT;
   int r = 0;
-  if (mem != NULL) *mem = 0;
+  if (cost != NULL) memset(cost, 0, sizeof(*cost));
   if (err != NULL) memset(err, 0, sizeof(*err));
   if (text == NULL) return seterr(err, PIPE_EINVAL, "spec", "no spec given");
   if (pl != NULL) {
@@ -973,6 +973,7 @@ int pipe_spec_build_transforms(const char* text, pipe_pipeline_t* pl,
     start = 0;
     nstages = 0;
     total = 0;
+    jobs = 0;
     for (i = 0; i <= ntoks; i++) {
       stage_conf_t c;
       int bad = 0, n = 0;
@@ -1016,6 +1017,8 @@ int pipe_spec_build_transforms(const char* text, pipe_pipeline_t* pl,
         goto fail;
       }
       total += pool_bytes + transform_extra(&c);
+      if (c.kind == ST_GZIP)
+        jobs += c.gzip.threads > 0 ? (size_t)c.gzip.threads : 4;
       if (pass == 1 && pl != NULL) {
         r = build_stage(pl, &c, NULL);
         if (r < 0) {
@@ -1029,7 +1032,10 @@ int pipe_spec_build_transforms(const char* text, pipe_pipeline_t* pl,
     }
     if (pl == NULL) break;
   }
-  if (mem != NULL) *mem = total;
+  if (cost != NULL) {
+    cost->mem = total;
+    cost->cpu_jobs = jobs;
+  }
 fail:
   free(argv);
   free(toks);

@@ -264,3 +264,27 @@ Test(serve_objects, a_key_colliding_with_a_directory_or_an_object_is_409) {
   cr_assert(strstr(r.out, "/tmp/") == NULL, "a store path leaks to the client: %s", r.out);
   cli_result_free(&r);
 }
+
+Test(serve_objects, readyz_is_200_while_the_store_is_writable) {
+  cli_result_t r = serve_sh(srv, "curl -sS -w ' %%{http_code}' \"$U/readyz\"");
+  cr_assert_str_eq(r.out, "{\"status\":\"ready\"}\n 200");
+  cli_result_free(&r);
+}
+
+Test(serve_objects, if_none_match_with_the_etag_gives_304_without_a_body) {
+  cli_result_t r = serve_sh(srv,
+      "printf hello | curl -sS -T - \"$U/v1/objects/n\" >/dev/null; "
+      "e=$(curl -sS -I \"$U/v1/objects/n\" | tr -d '\\r' | grep -i '^etag:' | cut -d' ' -f2); "
+      "curl -sS -H \"If-None-Match: $e\" -w '%%{http_code} %%{size_download}\\n' \"$U/v1/objects/n\"; "
+      "curl -sS -H 'If-None-Match: \"other\"' -w ' %%{http_code}\\n' \"$U/v1/objects/n\"");
+  cr_assert_str_eq(r.out, "304 0\nhello 200\n", "%s", r.out);
+  cli_result_free(&r);
+}
+
+Test(serve_objects, a_sane_client_request_id_is_kept_and_a_bad_one_replaced) {
+  cli_result_t r = serve_sh(srv,
+      "curl -sS -D - -o /dev/null -H 'X-Request-Id: abc-123.X_y' \"$U/nope\" | tr -d '\\r' | grep -i '^x-request-id'; "
+      "curl -sS -D - -o /dev/null -H 'X-Request-Id: bad id!' \"$U/nope\" | tr -d '\\r' | grep -i '^x-request-id' | grep -c 'bad'");
+  cr_assert_str_eq(r.out, "X-Request-Id: abc-123.X_y\n0\n", "%s", r.out);
+  cli_result_free(&r);
+}

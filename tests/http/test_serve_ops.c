@@ -341,3 +341,188 @@ Test(serve_ops, metrics_are_valid_prometheus_text_with_counts_by_route_and_statu
   cli_result_free(&r);
   cr_assert_eq(serve_stop(s, 0), 0);
 }
+
+Test(serve_ops, workers_share_the_port_and_a_crashed_one_is_restarted) {
+  serve_t* s = serve_start("--workers 2");
+  cli_result_t r;
+  char* log;
+  const char* w;
+  int worker = 0;
+  /* Enough connections that both workers take some. */
+  r = serve_sh(s, "for i in $(seq 40); do curl -sS -o /dev/null -w '%%{http_code}\\n' \"$U/healthz\"; done | sort | uniq -c | tr -s ' '");
+  cr_assert_str_eq(r.out, " 40 200\n", "%s", r.out);
+  cli_result_free(&r);
+  log = serve_log(s);
+  w = strstr(log, "\"msg\":\"worker started\",\"worker\":");
+  cr_assert_not_null(w, "%s", log);
+  worker = atoi(w + strlen("\"msg\":\"worker started\",\"worker\":"));
+  free(log);
+  cr_assert_gt(worker, 0);
+  kill(worker, SIGKILL); /* a crash */
+  r = serve_sh(s, "sleep 1.5; for i in $(seq 10); do curl -sS -o /dev/null -w '%%{http_code}\\n' \"$U/healthz\"; done | sort | uniq -c | tr -s ' '; "
+                  "grep -c '\"msg\":\"worker started\"' \"$D/log\"; grep -c '\"msg\":\"worker exited\"' \"$D/log\"");
+  cr_assert_str_eq(r.out, " 10 200\n3\n1\n", "%s", r.out);
+  cli_result_free(&r);
+  cr_assert_eq(serve_stop(s, 0), 0);
+}
+
+Test(serve_ops, max_cpu_jobs_shares_one_thread_budget_between_uploads) {
+  serve_t* s = serve_start("--max-cpu-jobs 2");
+  char fifo[600], shaf[600];
+  const char head[] =
+      "PUT /v1/objects/held?pipeline=gzip HTTP/1.1\r\nHost: x\r\nContent-Length: 5\r\n\r\nhello";
+  int fd, st;
+  pid_t reader;
+  char* resp;
+  cli_result_t r;
+  snprintf(fifo, sizeof(fifo), "%s/held", s->store);
+  snprintf(shaf, sizeof(shaf), "%s/sha", s->dir);
+  cr_assert(mkfifo(fifo, 0600) == 0);
+  fd = connect_to(s);
+  send_all(fd, head, sizeof(head) - 1); /* gzip: 2 jobs, held by the FIFO */
+  r = serve_sh(s, "sleep 0.2; "
+                  "printf x | curl -sS -w ' %%{http_code}\\n' -T - \"$U/v1/objects/g?pipeline=gzip\"; "
+                  "printf x | curl -sS -o /dev/null -w '%%{http_code}\\n' -T - \"$U/v1/objects/plain\"; "
+                  "curl -sS \"$U/metrics\" | grep '^pipe_http_cpu_jobs_reserved'");
+  cr_assert(strstr(r.out, "2 CPU jobs") != NULL && strstr(r.out, " 503\n201\n") != NULL, "%s", r.out);
+  cr_assert(strstr(r.out, "pipe_http_cpu_jobs_reserved 2\n") != NULL, "%s", r.out);
+  cli_result_free(&r);
+  reader = start_fifo_reader(fifo, shaf);
+  resp = recv_all(fd, 10000);
+  cr_assert_eq(serve_status(resp), 201, "%s", resp);
+  waitpid(reader, &st, 0);
+  free(resp);
+  close(fd);
+  cr_assert_eq(serve_stop(s, 0), 0);
+}
+
+Test(serve_ops, listen_comes_from_pipe_listen_and_bad_values_are_usage_errors) {
+  cli_result_t r = cli_exec(
+      "d=$(mktemp -d); PIPE_LISTEN=127.0.0.1:0 \"$PIPE\" serve --store \"$d/s\" --port-file \"$d/p\" 2>/dev/null & pid=$!; "
+      "for i in $(seq 100); do [ -s \"$d/p\" ] && break; sleep 0.05; done; "
+      "curl -sS \"http://127.0.0.1:$(cat \"$d/p\")/healthz\"; kill $pid; wait $pid; echo rc=$?; "
+      "\"$PIPE\" serve --listen nowhere --store \"$d/s\" 2>&1; echo rc=$?; "
+      "\"$PIPE\" serve --listen 127.0.0.1:99999 --store \"$d/s\" 2>&1; echo rc=$?; "
+      "\"$PIPE\" serve --bogus 2>&1; echo rc=$?; rm -rf \"$d\"", NULL);
+  cr_assert(strstr(r.out, "{\"status\":\"ok\"}\nrc=0\n") != NULL, "%s", r.out);
+  cr_assert(strstr(r.out, "--listen must be HOST:PORT") != NULL, "%s", r.out);
+  cr_assert(strstr(r.out, "unknown option '--bogus'") != NULL, "%s", r.out);
+  {
+    const char* p = r.out;
+    int n = 0;
+    while ((p = strstr(p, "rc=2")) != NULL) {
+      n++;
+      p++;
+    }
+    cr_assert_eq(n, 3, "%s", r.out);
+  }
+  cli_result_free(&r);
+}
+
+Test(serve_ops, a_port_in_use_is_reported_and_exits_3) {
+  serve_t* s = serve_start("");
+  cli_result_t r = serve_sh(s, "\"$PIPE\" serve --listen 127.0.0.1:%d --store \"$D/s2\" 2>&1; echo rc=$?", s->port);
+  cr_assert(strstr(r.out, "address already in use") != NULL, "%s", r.out);
+  cr_assert(strstr(r.out, "rc=3") != NULL, "%s", r.out);
+  cli_result_free(&r);
+  cr_assert_eq(serve_stop(s, 0), 0);
+}
+
+Test(serve_ops, a_drain_under_load_finishes_every_upload_in_flight) {
+  /* Six uploads paced by curl --limit-rate, SIGTERM while all are running:
+   * every one completes with 201 and its bytes, then the server exits 0. */
+  serve_t* s = serve_start("--grace 30");
+  cli_result_t r = serve_sh(s,
+      "head -c 1500000 /dev/urandom > \"$D/f\"; want=$(sha256sum < \"$D/f\" | cut -c1-64); "
+      "for i in 1 2 3 4 5 6; do curl -sS --limit-rate 1M -o \"$D/r$i\" -w '%%{http_code}\\n' "
+      "  -F \"f=@$D/f\" \"$U/v1/uploads\" > \"$D/c$i\" & done; "
+      "sleep 0.5; kill -TERM %d; wait; cat \"$D\"/c* | sort | uniq -c | tr -s ' '; "
+      "for i in 1 2 3 4 5 6; do k=$(grep -o '\"key\":\"[^\"]*\"' \"$D/r$i\" | cut -d'\"' -f4); "
+      "  [ \"$(sha256sum < \"$S/$k\" | cut -c1-64)\" = \"$want\" ] && echo same; done | uniq -c | tr -s ' '",
+      (int)s->pid);
+  cr_assert_str_eq(r.out, " 6 201\n 6 same\n", "%s %s", r.out, r.err);
+  cli_result_free(&r);
+  cr_assert_eq(serve_stop(s, 0), 0);
+}
+
+Test(serve_ops, multipart_count_and_header_limits_are_413_and_store_nothing) {
+  serve_t* s = serve_start("--max-parts 3 --max-fields 1 --max-part-header-size 200");
+  cli_result_t r = serve_sh(s,
+      "printf x > \"$D/x\"; "
+      "curl -sS -F a=1 -F b=2 \"$U/v1/uploads\" -w ' %%{http_code}\\n'; "
+      "curl -sS -F \"a=@$D/x\" -F \"b=@$D/x\" -F \"c=@$D/x\" -F \"d=@$D/x\" \"$U/v1/uploads\" -w ' %%{http_code}\\n'; "
+      "curl -sS -F \"a=@$D/x;filename=$(head -c 300 /dev/zero | tr '\\0' n)\" \"$U/v1/uploads\" -w ' %%{http_code}\\n'; "
+      "ls -A \"$S\" | wc -l");
+  cr_assert(strstr(r.out, "EMPFIELDS") != NULL, "%s", r.out);
+  cr_assert(strstr(r.out, "EMPPARTS") != NULL, "%s", r.out);
+  cr_assert(strstr(r.out, "EMPHDRSIZE") != NULL, "%s", r.out);
+  {
+    const char* p = r.out;
+    int n = 0;
+    while ((p = strstr(p, " 413\n")) != NULL) {
+      n++;
+      p++;
+    }
+    cr_assert_eq(n, 3, "%s", r.out);
+  }
+  cr_assert(strstr(r.out, " 413\n0\n") != NULL, "%s", r.out);
+  cli_result_free(&r);
+  cr_assert_eq(serve_stop(s, 0), 0);
+}
+
+static long long rchar(pid_t pid) {
+  char path[64], line[128];
+  long long v = -1;
+  FILE* f;
+  snprintf(path, sizeof(path), "/proc/%d/io", (int)pid);
+  f = fopen(path, "r");
+  cr_assert(f != NULL);
+  while (fgets(line, sizeof(line), f) != NULL)
+    if (sscanf(line, "rchar: %lld", &v) == 1) break;
+  fclose(f);
+  return v;
+}
+
+Test(serve_ops, a_client_that_does_not_read_pauses_the_reads_from_storage) {
+  serve_t* s = serve_start("");
+  char obj[600];
+  const char req[] = "GET /v1/objects/big HTTP/1.1\r\nHost: x\r\n\r\n";
+  long long before, during;
+  size_t total = 0;
+  int fd, rcv = 4096;
+  cli_result_t r;
+  snprintf(obj, sizeof(obj), "%s/big", s->store);
+  serve_make_file(obj, (size_t)64 << 20, 5);
+  fd = socket(AF_INET, SOCK_STREAM, 0);
+  setsockopt(fd, SOL_SOCKET, SO_RCVBUF, &rcv, sizeof(rcv)); /* a small window */
+  {
+    struct sockaddr_in a;
+    memset(&a, 0, sizeof(a));
+    a.sin_family = AF_INET;
+    a.sin_port = htons((uint16_t)s->port);
+    a.sin_addr.s_addr = htonl(INADDR_LOOPBACK);
+    cr_assert(connect(fd, (struct sockaddr*)&a, sizeof(a)) == 0);
+  }
+  before = rchar(s->pid);
+  send_all(fd, req, sizeof(req) - 1);
+  usleep(1000000); /* we read nothing meanwhile */
+  during = rchar(s->pid) - before;
+  cr_log_info("server read %lld bytes from storage while the client read none", during);
+  cr_assert_lt(during, 16 << 20, "the server read %lld bytes for a client that reads nothing", during);
+  /* Then the client reads everything, and it is all there. */
+  for (;;) {
+    char buf[65536];
+    struct pollfd p = {fd, POLLIN, 0};
+    ssize_t n;
+    if (poll(&p, 1, 5000) <= 0) break;
+    n = recv(fd, buf, sizeof(buf), 0);
+    if (n <= 0) break;
+    total += (size_t)n;
+    if (total >= ((size_t)64 << 20)) break;
+  }
+  cr_assert_geq(total, (size_t)64 << 20, "got %zu bytes", total);
+  close(fd);
+  r = serve_sh(s, "true");
+  cli_result_free(&r);
+  cr_assert_eq(serve_stop(s, 0), 0);
+}

@@ -211,3 +211,54 @@ Test(serve_uploads, chunked_multipart_upload_works) {
   cr_assert_str_eq(r.out, "hello chunks", "%s %s", r.out, r.err);
   cli_result_free(&r);
 }
+
+Test(serve_uploads, curl_f_with_and_without_expect_continue_stores_the_same_bytes) {
+  char in[600];
+  char *sha, *k1, *k2, *g1, *g2;
+  cli_result_t a, b;
+  snprintf(in, sizeof(in), "%s/in.bin", srv->dir);
+  serve_make_file(in, 2500000, 9);
+  sha = serve_sha256(in);
+  a = serve_sh(srv, "curl -sS -v -F \"f=@$D/in.bin\" \"$U/v1/uploads\" 2>\"$D/va\"; echo; grep -c '100 Continue' \"$D/va\"");
+  b = serve_sh(srv, "curl -sS -v -H 'Expect:' -F \"f=@$D/in.bin\" \"$U/v1/uploads\" 2>\"$D/vb\"; echo; grep -c '100 Continue' \"$D/vb\"");
+  cr_assert(strstr(a.out, "\n1\n") != NULL, "curl -F of 2.5 MB asks for 100-continue: %s", a.out);
+  cr_assert(strstr(b.out, "\n0\n") != NULL, "%s", b.out);
+  k1 = key_of(a.out, 0);
+  k2 = key_of(b.out, 0);
+  g1 = stored_sha(k1);
+  g2 = stored_sha(k2);
+  cr_assert_str_eq(g1, sha);
+  cr_assert_str_eq(g2, sha);
+  free(k1); free(k2); free(g1); free(g2); free(sha);
+  cli_result_free(&a);
+  cli_result_free(&b);
+}
+
+Test(serve_uploads, a_post_without_length_is_411) {
+  char* resp = serve_raw(srv,
+      "POST /v1/uploads HTTP/1.1\r\nHost: x\r\nContent-Type: multipart/form-data; boundary=BB\r\n\r\n",
+      86, 2000);
+  cr_assert_eq(serve_status(resp), 411, "%s", resp);
+  free(resp);
+}
+
+Test(serve_uploads, a_file_input_left_empty_by_a_browser_is_not_a_file) {
+  /* filename="" with no content: what a form sends for "no file chosen". */
+  const char body[] =
+      "--BB\r\nContent-Disposition: form-data; name=\"f\"; filename=\"\"\r\n"
+      "Content-Type: application/octet-stream\r\n\r\n\r\n"
+      "--BB\r\nContent-Disposition: form-data; name=\"t\"\r\n\r\nv\r\n--BB--\r\n";
+  char req[1024];
+  int n = snprintf(req, sizeof(req),
+                   "POST /v1/uploads HTTP/1.1\r\nHost: x\r\nContent-Type: "
+                   "multipart/form-data; boundary=BB\r\nContent-Length: %zu\r\n\r\n%s",
+                   sizeof(body) - 1, body);
+  char* resp = serve_raw(srv, req, (size_t)n, 3000);
+  cli_result_t r;
+  cr_assert_eq(serve_status(resp), 201, "%s", resp);
+  cr_assert(strstr(resp, "{\"files\":[],\"fields\":{\"t\":\"v\"}}") != NULL, "%s", resp);
+  free(resp);
+  r = serve_sh(srv, "ls -A \"$S\" | wc -l");
+  cr_assert_str_eq(r.out, "0\n");
+  cli_result_free(&r);
+}

@@ -63,11 +63,13 @@ Test(spec_transforms, bad_options_point_at_their_word_and_add_nothing) {
 Test(spec_transforms, memory_is_the_sum_of_pools_plus_gzip_blocks) {
   pipe_spec_limits_t lim = {0, 0, 0, 65536, 4};
   pipe_error_t e;
-  size_t mem = 0;
-  cr_assert_eq(pipe_spec_build_transforms("csv2json | gunzip", NULL, &lim, &mem, &e), 0);
-  cr_assert_eq(mem, 2 * 65536 * 4);
-  cr_assert_eq(pipe_spec_build_transforms("gzip --threads 3 --block-size 2M", NULL, &lim, &mem, &e), 0);
-  cr_assert_eq(mem, 65536 * 4 + (2 * 3 + 3) * ((size_t)2 << 20) + 3 * (768u << 10));
+  pipe_spec_cost_t c;
+  cr_assert_eq(pipe_spec_build_transforms("csv2json | gunzip", NULL, &lim, &c, &e), 0);
+  cr_assert_eq(c.mem, 2 * 65536 * 4);
+  cr_assert_eq(c.cpu_jobs, 0);
+  cr_assert_eq(pipe_spec_build_transforms("gzip --threads 3 --block-size 2M", NULL, &lim, &c, &e), 0);
+  cr_assert_eq(c.mem, 65536 * 4 + (2 * 3 + 3) * ((size_t)2 << 20) + 3 * (768u << 10));
+  cr_assert_eq(c.cpu_jobs, 3);
 }
 
 Test(spec_transforms, caps_bound_threads_and_block_size) {
@@ -77,11 +79,13 @@ Test(spec_transforms, caps_bound_threads_and_block_size) {
   pipe_pipeline_t* pl = th_pipeline(NULL);
   pipe_gzip_stats_t st;
   pipe_error_t e;
-  size_t mem = 0, uncapped = 0;
+  pipe_spec_cost_t capped, uncapped;
   cr_assert_eq(pipe_spec_build_transforms("gzip --threads 256 --block-size 64M", NULL, NULL, &uncapped, &e), 0);
-  cr_assert_gt(uncapped, (size_t)32 << 30);
-  cr_assert_eq(pipe_spec_build_transforms("gzip --threads 256 --block-size 64M", pl, &lim, &mem, &e), 0);
-  cr_assert_lt(mem, (size_t)10 << 20, "capped cost %zu", mem);
+  cr_assert_gt(uncapped.mem, (size_t)32 << 30);
+  cr_assert_eq(uncapped.cpu_jobs, 256);
+  cr_assert_eq(pipe_spec_build_transforms("gzip --threads 256 --block-size 64M", pl, &lim, &capped, &e), 0);
+  cr_assert_lt(capped.mem, (size_t)10 << 20, "capped cost %zu", capped.mem);
+  cr_assert_eq(capped.cpu_jobs, 2);
   st = pipe_gzip_stats(pipe_pipeline_first(pl));
   cr_assert_eq(st.block_size, (size_t)1 << 20);
   cr_assert_leq(st.threads, 2);

@@ -11,6 +11,7 @@
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
+#include <sys/prctl.h>
 #include <sys/socket.h>
 #include <sys/wait.h>
 #include <time.h>
@@ -38,6 +39,9 @@ serve_t* serve_start(const char* extra) {
   s->pid = fork();
   cr_assert(s->pid >= 0);
   if (s->pid == 0) {
+    /* A failed assertion ends the test process before serve_stop(): the
+     * server must not outlive it. */
+    prctl(PR_SET_PDEATHSIG, SIGTERM);
     execl("/bin/sh", "sh", "-c", cmd, (char*)NULL);
     _exit(127);
   }
