@@ -151,6 +151,76 @@ Test(cli_s3_faults, slowdown_resets_and_a_200_error_on_complete_are_ridden_out) 
   free(tmp);
 }
 
+/* Lines of the proxy's log for GETs whose Range starts inside a part of
+ * part_size bytes (not at a part boundary): a transfer resumed from the
+ * byte where it was cut, not restarted. */
+static int resumed_gets(const fproxy_t* fp, long long part_size) {
+  char* log = fproxy_log(fp);
+  char* line = log;
+  int n = 0;
+  while (line && *line) {
+    char* nl = strchr(line, '\n');
+    char* r = strstr(line, "\tbytes=");
+    if (r && (!nl || r < nl) && strstr(line, "\tGET\t") != NULL) {
+      long long start = strtoll(r + 7, NULL, 10);
+      if (start % part_size != 0) n++;
+    }
+    line = nl ? nl + 1 : NULL;
+  }
+  free(log);
+  return n;
+}
+
+/* Downloads cut short (the connection closed after 1 MB of a body): the
+ * ranged download and the single streaming GET each resume from the byte
+ * where they stopped, and the bytes are exact. */
+Test(cli_s3_faults, downloads_cut_short_resume_where_they_stopped) {
+  swift_t sw;
+  fproxy_t fp;
+  char* tmp = cli_tmpdir();
+  char src[512], env[1024], cmd[4096], a[65];
+  cli_result_t r;
+  swift_start(&sw, NULL);
+  fproxy_start(&fp, sw.port, NULL);
+  snprintf(src, sizeof(src), "%s/src", tmp);
+  random_file(src, 12 * MIB + 5, 24);
+  sha256_file(src, a);
+  pipe_env(&sw, env, sizeof(env));
+  snprintf(cmd, sizeof(cmd), "%s \"$PIPE\" cp --part-size 5M --endpoint-url %s %s "
+           "s3://test/cut", env, fp.url, src);
+  r = cli_exec(cmd, NULL);
+  cr_assert_eq(r.status, 0, "%s", r.err);
+  cli_result_free(&r);
+  /* Ranged GETs of 5 MiB, the first two cut after 1,000,000 bytes. */
+  fproxy_faults(&fp, "{\"cut\": {\"method\": \"GET\", \"times\": 2, "
+                     "\"after_bytes\": 1000000}}");
+  snprintf(cmd, sizeof(cmd), "%s \"$PIPE\" cp --part-size 5M --endpoint-url %s "
+           "s3://test/cut - | sha256sum", env, fp.url);
+  r = cli_exec(cmd, NULL);
+  cr_assert_eq(r.status, 0, "%s", r.err);
+  cr_expect(strncmp(r.out, a, 64) == 0, "ranged download cut twice: %s", r.out);
+  cli_result_free(&r);
+  cr_expect_eq(fproxy_count(&fp, "cut"), 2);
+  cr_expect_geq(resumed_gets(&fp, 5 * MIB), 2, "both cut ranges resumed mid-part");
+  /* One streaming GET (--concurrency 1), cut once (the log goes on:
+   * counts are compared with those before). */
+  int cuts = fproxy_count(&fp, "cut"), resumed = resumed_gets(&fp, 12 * MIB + 5);
+  fproxy_faults(&fp, "{\"cut\": {\"method\": \"GET\", \"times\": 1, "
+                     "\"after_bytes\": 1000000}}");
+  snprintf(cmd, sizeof(cmd), "%s \"$PIPE\" cp --concurrency 1 --endpoint-url %s "
+           "s3://test/cut - | sha256sum", env, fp.url);
+  r = cli_exec(cmd, NULL);
+  cr_assert_eq(r.status, 0, "%s", r.err);
+  cr_expect(strncmp(r.out, a, 64) == 0, "streaming download cut once: %s", r.out);
+  cli_result_free(&r);
+  cr_expect_eq(fproxy_count(&fp, "cut"), cuts + 1);
+  cr_expect_geq(resumed_gets(&fp, 12 * MIB + 5), resumed + 1, "the stream resumed mid-object");
+  fproxy_stop(&fp);
+  swift_stop(&sw);
+  cli_rmtree(tmp);
+  free(tmp);
+}
+
 /* The server refuses connections for 30 s in the middle of an upload: the
  * default retry budget (12 attempts, backoff doubling to 20 s) rides it
  * out, and the object is byte-exact. */

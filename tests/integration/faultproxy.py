@@ -33,6 +33,12 @@ port, which replaces them all and resets their counters):
       defaults method POST, query "uploadId=": a 200 whose body is an S3
       <Error> (InternalError), as S3 may answer CompleteMultipartUpload;
       not forwarded
+  "cut":       {... matching ..., "after_bytes": B}
+      forwards the request, passes the response head and the first B bytes
+      of its body (default: half of it, at most 1 MiB), then closes the
+      connection cleanly (FIN, after every byte was sent): a download cut
+      short, as a dropped connection or a proxy timeout leaves it; the log
+      line's RANGE column shows where the client asked to start
   "refuse":    {"seconds": T, "after_requests": N}
       closes the listening socket (new connections are refused: ECONNREFUSED)
       and resets every open connection, for T seconds, then listens again on
@@ -41,7 +47,7 @@ port, which replaces them all and resets their counters):
 Matching keys: "method" (exact), "query" and "path" (Python regular
 expressions searched in the raw query / path); "times" caps how often the
 fault fires (default: no cap). A request matching several faults gets the
-first of: stall, reset, slowdown, complete_error.
+first of: stall, reset, slowdown, complete_error, cut.
 
 Control port (HTTP on 127.0.0.1):
   POST /faults  JSON body: replaces the faults (400 on bad JSON)
@@ -51,9 +57,10 @@ Control port (HTTP on 127.0.0.1):
   POST /refuse?seconds=T   as the "refuse" fault, now
 
 --log FILE gets one line per request, flushed, tab-separated:
-  SEQ METHOD TARGET ACTION STATUS
-ACTION is forward, slowdown, reset, stall, complete_error, refuse; STATUS
-the status sent (or "-"). "drop" lines name connections reset by refuse
+  SEQ METHOD TARGET ACTION STATUS RANGE
+ACTION is forward, slowdown, reset, stall, complete_error, cut, refuse; STATUS
+the status sent (or "-"); RANGE the request's Range header (or "-"), on
+forward and cut lines only. "drop" lines name connections reset by refuse
 or down. Tests grep it to see that retries happened.
 """
 import argparse
@@ -195,7 +202,7 @@ def rst(sock):
 
 
 class Faults(object):
-    KINDS = ("stall", "reset", "slowdown", "complete_error")
+    KINDS = ("stall", "reset", "slowdown", "complete_error", "cut")
 
     def __init__(self, spec):
         self.lock = threading.Lock()
@@ -481,7 +488,8 @@ class Conn(object):
                     "We encountered an internal error. Please try again.",
                     seq))
             return True
-        return self.forward(reader, seq, method, target, head, headers)
+        return self.forward(reader, seq, method, target, head, headers,
+                            cut=f if kind == "cut" else None)
 
     def connect_up(self):
         if self.up is not None and not self.up_reader.buf:
@@ -500,7 +508,7 @@ class Conn(object):
             self.up = socket.create_connection(self.p.upstream, timeout=None)
             self.up_reader = Reader(self.up)
 
-    def forward(self, reader, seq, method, target, head, headers):
+    def forward(self, reader, seq, method, target, head, headers, cut=None):
         first = head.split(b"\r\n", 1)[0]
         out = first + b"\r\n" + b"".join(
             ("%s: %s\r\n" % (n, v)).encode("latin-1") for n, v in headers) + \
@@ -533,7 +541,26 @@ class Conn(object):
             self.send(rhead)
             if status >= 200 or status == 101:
                 break
-        self.p.log(seq, method, target, "forward", status)
+        rng = header(headers, "range") or "-"
+        if cut is not None and method != "HEAD" and status < 300:
+            n = int(header(rheaders, "content-length") or 0)
+            left = int(cut.get("after_bytes", min(n // 2, 1 << 20)))
+            self.p.log(seq, method, target, "cut", status, rng)
+            for piece in body_pieces(self.up_reader, rheaders):
+                if left <= 0:
+                    break
+                self.send(piece[:left])
+                left -= len(piece)
+            # The rest of the upstream's answer is not wanted: that
+            # connection cannot be reused. The client's is ended cleanly.
+            self.up.close()
+            self.up = None
+            try:
+                self.sock.shutdown(socket.SHUT_WR)
+            except OSError:
+                pass
+            raise Dropped("cut")  # not self.dropped: closed, not reset
+        self.p.log(seq, method, target, "forward", status, rng)
         close = (header(rheaders, "connection") or "").lower() == "close" or \
             (header(headers, "connection") or "").lower() == "close"
         if method == "HEAD" or status in (204, 304) or status < 200:
