@@ -22,6 +22,8 @@ enum { OPT_CHECKSUM = 256, OPT_PROGRESS, OPT_NO_PROGRESS, OPT_STAGE = 512 };
   "      --progress       progress bar on stderr (default: when stderr is a\n" \
   "      --no-progress    terminal, the input is a file and the output does\n" \
   "                       not go to that terminal)\n"                        \
+  "      --endpoint-url, --region, --profile, --part-size... as `pipe cp`\n" \
+  "                       for s3:// as FILE or OUT\n"                        \
   "  -h, --help           this help\n"
 
 static const struct option csv2json_opts[] = {
@@ -84,14 +86,46 @@ const cli_command_t cli_commands[] = {
      no_opts, "", cli_stage_command},
     {"run", "run a pipeline from a one-line spec",
      "usage: pipe run [--checksum ALG] [--progress] 'SOURCE | STAGE... | SINK'\n\n"
-     "SOURCE and SINK are a path or '-' (stdin/stdout). Stages and options:\n"
+     "SOURCE and SINK are a path, '-' (stdin/stdout) or s3://bucket/key.\n"
+     "Stages and options:\n"
      "  csv2json [-d C] [--no-header] [--infer] [--array] [--ragged]\n"
      "  gzip [-1..-9] [--threads N] [--block-size N]\n"
      "  gunzip\n"
      "  hash [sha256|md5|crc32c]      (digest printed on stderr at the end)\n\n"
      "example: pipe run 'big.csv | csv2json --infer | gzip -9 | out.json.gz'\n"
-     "A mistake in the spec is shown with a caret under the offending word.\n",
+     "A mistake in the spec is shown with a caret under the offending word.\n\n"
+     CLI_S3_HELP,
      no_opts, "", cli_run_command},
+    {"cp", "copy between files, standard streams and S3",
+     "usage: pipe cp [options] SRC DST\n\n"
+     "SRC and DST are each a path, '-' (standard input / output) or\n"
+     "s3://bucket/key. An upload below the part size is one PutObject, a\n"
+     "bigger one a multipart upload with --concurrency parts in flight; every\n"
+     "request carries Content-MD5 and the final ETag is checked. At the end\n"
+     "the receipt is printed on stderr: bytes, ETag and the SHA-256 of what\n"
+     "was stored, as `SHA256 (NAME) = hex` (sha256sum -c checks a download\n"
+     "named NAME, the key's last segment). Downloads of objects bigger than a\n"
+     "part are ranged GETs in parallel; the length (and a plain-MD5 ETag) is\n"
+     "checked. Failed or interrupted uploads are aborted (none is left\n"
+     "behind). Transient errors (5xx, SlowDown, resets, refused connections,\n"
+     "timeouts) are retried with exponential backoff.\n\n"
+     "options:\n"
+     "      --checksum ALG   print the sha256, md5 or crc32c of the data\n"
+     "      --progress / --no-progress\n"
+     CLI_S3_HELP
+     "\nexit status: 0 ok, 2 usage, 3 local I/O, 4 S3 refused (credentials,\n"
+     "access denied, no such bucket or key), 5 S3 unreachable after retries,\n"
+     "6 integrity (ETag or length mismatch), 130 interrupted.\n",
+     no_opts, "", cli_cp_command},
+    {"s3", "list objects, clean up multipart uploads",
+     "usage: pipe s3 ls s3://bucket[/prefix] [S3 options]\n"
+     "       pipe s3 cleanup s3://bucket[/prefix] [--older-than DURATION] [S3 options]\n\n"
+     "ls lists the objects under the prefix (date, size, key). cleanup lists\n"
+     "the multipart uploads under the prefix and aborts them, or only those\n"
+     "initiated more than DURATION ago (90s, 30m, 2h, 7d): what an upload that\n"
+     "could not be aborted (the server was gone) leaves behind.\n\n"
+     CLI_S3_HELP,
+     no_opts, "", cli_s3_command},
     {"serve", "HTTP upload service: files stream through pipelines into a store",
      "usage: pipe serve [--listen HOST:PORT] [--store DIR] [options]\n\n"
      "Routes: PUT/GET/HEAD /v1/objects/KEY[?pipeline=SPEC], POST /v1/uploads\n"
@@ -102,7 +136,12 @@ const cli_command_t cli_commands[] = {
      "  --listen HOST:PORT       default 127.0.0.1:8080 (env PIPE_LISTEN); port 0: "
      "any\n"
      "  --port-file FILE         write the bound port to FILE\n"
-     "  --store DIR              local object directory (default ./store)\n"
+     "  --store DIR|s3://BUCKET[/PREFIX]  local object directory (default\n"
+     "                           ./store), or an S3 bucket: S3 settings as for\n"
+     "                           pipe cp (--endpoint-url, --region, --profile,\n"
+     "                           --ca-bundle, --no-verify-ssl, --max-attempts,\n"
+     "                           --retry-timeout, --part-size, --concurrency,\n"
+     "                           AWS_* environment, ~/.aws files)\n"
      "  --auth-token-file FILE   one bearer token per line; required for /v1/\n"
      "  --insecure-no-auth       allow a non-loopback --listen without tokens\n"
      "  --max-body-size BYTES    request body (default 64G, 0: none)\n"
@@ -168,7 +207,11 @@ static const char* short_word(int argc, char** argv, int c) {
 int cli_stage_command(const cli_command_t* cmd, int argc, char** argv) {
   struct option longopts[32];
   char shortopts[64];
-  cli_common_t c = {NULL, NULL, NULL, -1};
+  cli_common_t c = {NULL, NULL, NULL, -1, NULL};
+  cli_s3_t s3o;
+  char* args[256];
+  int nargs;
+  pipe_ctx_t* ctx = NULL;
   words_t w;
   uv_loop_t loop;
   pipe_pipeline_t* pl;
@@ -187,6 +230,26 @@ int cli_stage_command(const cli_command_t* cmd, int argc, char** argv) {
   memset(&longopts[n], 0, sizeof(longopts[0]));
   snprintf(shortopts, sizeof(shortopts), ":o:h%s", cmd->stage_short);
 
+  /* S3 options are taken out first (getopt never sees them). */
+  memset(&s3o, 0, sizeof(s3o));
+  {
+    int k, m;
+    nargs = 0;
+    for (k = 0; k < argc && nargs < 255; k++) {
+      if (k > 0 && strcmp(argv[k], "--") == 0) {
+        for (; k < argc && nargs < 255; k++) args[nargs++] = argv[k];
+        break;
+      }
+      if (k > 0 && (m = cli_s3_option(cmd->name, argc, argv, &k, &s3o)) != 0) {
+        if (m < 0) return CLI_EXIT_USAGE;
+        continue;
+      }
+      args[nargs++] = argv[k];
+    }
+    args[nargs] = NULL;
+    argc = nargs;
+    argv = args;
+  }
   memset(&w, 0, sizeof(w));
   words_add(&w, NULL, cmd->name);
   optind = 1;
@@ -245,9 +308,35 @@ int cli_stage_command(const cli_command_t* cmd, int argc, char** argv) {
 
   memset(&err, 0, sizeof(err));
   uv_loop_init(&loop);
-  r = pipe_pipeline_new(&loop, NULL, &pl);
+  if ((c.input && strncmp(c.input, "s3://", 5) == 0) ||
+      (c.output && strncmp(c.output, "s3://", 5) == 0)) {
+    r = cli_s3_ctx(&loop, &s3o, &ctx);
+    if (r != 0) {
+      uv_loop_close(&loop);
+      return r;
+    }
+    c.ctx = ctx;
+    r = pipe_pipeline_new_in(ctx, NULL, &pl);
+  } else {
+    r = pipe_pipeline_new(&loop, NULL, &pl);
+  }
   if (r < 0) return CLI_EXIT_IO;
-  if (c.input == NULL || strcmp(c.input, "-") == 0) {
+  if (c.input != NULL && strncmp(c.input, "s3://", 5) == 0) {
+    pipe_s3_source_config_t sc;
+    memset(&sc, 0, sizeof(sc));
+    sc.url = c.input;
+    sc.part_size = s3o.part_size;
+    sc.concurrency = s3o.concurrency;
+    r = pipe_s3_source_new(pl, &sc, NULL, &err);
+    if (r < 0 && err.msg[0] != '\0') {
+      fprintf(stderr, "pipe: %s\n", err.msg);
+      pipe_pipeline_free(pl);
+      uv_run(&loop, UV_RUN_DEFAULT);
+      cli_s3_ctx_free(&loop, ctx);
+      uv_loop_close(&loop);
+      return r == PIPE_EUSAGE ? CLI_EXIT_USAGE : cli_exit_code(r);
+    }
+  } else if (c.input == NULL || strcmp(c.input, "-") == 0) {
     r = pipe_stdin_source_new(pl, NULL);
   } else {
     pipe_file_source_config_t fc = {c.input};
@@ -266,6 +355,7 @@ int cli_stage_command(const cli_command_t* cmd, int argc, char** argv) {
   if (r == PIPE_EUSAGE) {
     pipe_pipeline_free(pl);
     uv_run(&loop, UV_RUN_DEFAULT);
+    cli_s3_ctx_free(&loop, ctx);
     uv_loop_close(&loop);
     return cli_usage_error(cmd->name, "%s", err.msg);
   }
@@ -280,6 +370,7 @@ int cli_stage_command(const cli_command_t* cmd, int argc, char** argv) {
     if (pipe_hash_algo_parse(c.checksum, &algo) < 0) {
       pipe_pipeline_free(pl);
       uv_run(&loop, UV_RUN_DEFAULT);
+      cli_s3_ctx_free(&loop, ctx);
       uv_loop_close(&loop);
       return cli_usage_error(cmd->name,
                              "unknown checksum '%s': use sha256, md5 or crc32c",
@@ -288,7 +379,23 @@ int cli_stage_command(const cli_command_t* cmd, int argc, char** argv) {
     r = pipe_hash_new(pl, algo, NULL);
   }
   if (r >= 0) {
-    if (c.output == NULL || strcmp(c.output, "-") == 0) {
+    if (strncmp(c.output ? c.output : "", "s3://", 5) == 0) {
+      pipe_s3_sink_config_t kc;
+      memset(&kc, 0, sizeof(kc));
+      kc.url = c.output;
+      kc.size = -1;
+      kc.part_size = s3o.part_size;
+      kc.concurrency = s3o.concurrency;
+      r = pipe_s3_sink_new(pl, &kc, NULL, &err);
+      if (r < 0 && err.msg[0] != '\0') {
+        fprintf(stderr, "pipe: %s\n", err.msg);
+        pipe_pipeline_free(pl);
+        uv_run(&loop, UV_RUN_DEFAULT);
+        cli_s3_ctx_free(&loop, ctx);
+        uv_loop_close(&loop);
+        return r == PIPE_EUSAGE ? CLI_EXIT_USAGE : cli_exit_code(r);
+      }
+    } else if (c.output == NULL || strcmp(c.output, "-") == 0) {
       r = pipe_stdout_sink_new(pl, NULL);
     } else {
       pipe_file_sink_config_t fc = {c.output, 1};
@@ -299,10 +406,12 @@ int cli_stage_command(const cli_command_t* cmd, int argc, char** argv) {
     fprintf(stderr, "pipe: cannot set up the pipeline: %s\n", pipe_strerror(r));
     pipe_pipeline_free(pl);
     uv_run(&loop, UV_RUN_DEFAULT);
+    cli_s3_ctx_free(&loop, ctx);
     uv_loop_close(&loop);
     return CLI_EXIT_IO;
   }
   r = cli_run(&loop, pl, &c);
+  cli_s3_ctx_free(&loop, ctx);
   uv_loop_close(&loop);
   return r;
 }
@@ -332,7 +441,10 @@ static char* with_hash_before_sink(const char* spec, const char* algo) {
 }
 
 int cli_run_command(const cli_command_t* cmd, int argc, char** argv) {
-  cli_common_t c = {NULL, NULL, NULL, -1};
+  cli_common_t c = {NULL, NULL, NULL, -1, NULL};
+  cli_s3_t s3o;
+  pipe_ctx_t* ctx = NULL;
+  int m;
   pipe_spec_t* spec;
   pipe_error_t err;
   uv_loop_t loop;
@@ -340,6 +452,7 @@ int cli_run_command(const cli_command_t* cmd, int argc, char** argv) {
   char shown[2048];
   int r;
 
+  memset(&s3o, 0, sizeof(s3o));
   /* By hand, not getopt: the spec itself may start with '-' (stdin). */
   for (optind = 1; optind < argc; optind++) {
     const char* a = argv[optind];
@@ -356,6 +469,8 @@ int cli_run_command(const cli_command_t* cmd, int argc, char** argv) {
     } else if (strcmp(a, "-h") == 0 || strcmp(a, "--help") == 0) {
       printf("%s", cmd->usage);
       return CLI_EXIT_OK;
+    } else if ((m = cli_s3_option("run", argc, argv, &optind, &s3o)) != 0) {
+      if (m < 0) return CLI_EXIT_USAGE;
     } else if (strcmp(a, "--") == 0) {
       optind++;
       break;
@@ -399,11 +514,23 @@ int cli_run_command(const cli_command_t* cmd, int argc, char** argv) {
   c.input = pipe_spec_source(spec);
   c.output = pipe_spec_sink(spec);
   uv_loop_init(&loop);
-  r = pipe_pipeline_new(&loop, NULL, &pl);
+  /* Every spec runs in a context: s3:// stages find their client there. */
+  if (strncmp(c.input, "s3://", 5) == 0 || strncmp(c.output, "s3://", 5) == 0)
+    r = cli_s3_ctx(&loop, &s3o, &ctx);
+  else
+    r = pipe_ctx_new(&loop, &ctx) < 0 ? CLI_EXIT_IO : 0;
+  if (r != 0) {
+    uv_loop_close(&loop);
+    pipe_spec_free(spec);
+    return r;
+  }
+  c.ctx = ctx;
+  r = pipe_pipeline_new_in(ctx, NULL, &pl);
   if (r >= 0) r = pipe_spec_build(spec, pl, &err);
   if (r < 0) {
     pipe_pipeline_free(pl);
     uv_run(&loop, UV_RUN_DEFAULT);
+    cli_s3_ctx_free(&loop, ctx);
     uv_loop_close(&loop);
     if (r == PIPE_EUSAGE) {
       if (err.has_offset) {
@@ -417,9 +544,11 @@ int cli_run_command(const cli_command_t* cmd, int argc, char** argv) {
     }
     fprintf(stderr, "pipe: run: %s\n", err.msg[0] ? err.msg : pipe_strerror(r));
     pipe_spec_free(spec);
-    return CLI_EXIT_IO;
+    r = cli_exit_code(r);
+    return r == CLI_EXIT_S3 || r == CLI_EXIT_NET ? r : CLI_EXIT_IO;
   }
   r = cli_run(&loop, pl, &c);
+  cli_s3_ctx_free(&loop, ctx);
   uv_loop_close(&loop);
   pipe_spec_free(spec);
   return r;

@@ -37,6 +37,12 @@ int cli_exit_code(int status) {
     case PIPE_EGZIP:
     case PIPE_ETRUNC: return CLI_EXIT_DATA;
     case PIPE_EUSAGE: return CLI_EXIT_USAGE;
+    case PIPE_ES3:
+    case PIPE_ENOCREDS:
+    case PIPE_ES3NOTFOUND:
+    case PIPE_ES3DENIED: return CLI_EXIT_S3;
+    case PIPE_ENET: return CLI_EXIT_NET;
+    case PIPE_EINTEGRITY: return CLI_EXIT_INTEGRITY;
     case PIPE_ECANCELED: return CLI_EXIT_SIGNAL;
     default: return CLI_EXIT_IO;
   }
@@ -114,6 +120,7 @@ static void progress_draw(run_t* r, int final) {
   char a[32], b[32], c[32], t[32], text[160], line[256];
   int cols = term_cols() - 1, len, width;
   if (!from_stdin(r->c)) size = pipe_file_source_size(r->src);
+  if (size < 0) size = pipe_s3_source_size(r->src);
   human((double)done, a, sizeof(a));
   human(rate, c, sizeof(c));
   if (final) {
@@ -177,6 +184,8 @@ static void done_cb(pipe_pipeline_t* pl, int status) {
   uv_close((uv_handle_t*)&r->sigint, NULL);
   uv_close((uv_handle_t*)&r->sigterm, NULL);
   uv_close((uv_handle_t*)&r->sighup, NULL);
+  /* The S3 client's handles close too, so that uv_run returns. */
+  if (r->c->ctx != NULL) pipe_ctx_close(r->c->ctx, NULL, NULL);
 }
 
 /* Sources and sinks name their file in every message ("cannot open
@@ -408,6 +417,7 @@ int cli_run(uv_loop_t* loop, pipe_pipeline_t* pl, const cli_common_t* c) {
   uv_run(loop, UV_RUN_DEFAULT);
   if (r.status != 0) print_error(&r, pipe_pipeline_error(pl));
   else print_checksums(pl, c);
+  cli_s3_after_run(pl, r.status);
   pipe_pipeline_free(pl);
   /* 128 + the signal's number (129 SIGHUP, 130 SIGINT, 143 SIGTERM): what
    * shells report for a process a signal ended, and supervisors read. */

@@ -244,6 +244,7 @@ static int takes_value(const char* name) {
 
 int cli_serve_command(const cli_command_t* cmd, int argc, char** argv) {
   pipe_http_config_t cfg;
+  cli_s3_t s3o;
   serve_t s;
   const char* port_file = NULL;
   const char* token_file = NULL;
@@ -251,6 +252,7 @@ int cli_serve_command(const cli_command_t* cmd, int argc, char** argv) {
   size_t ntokens = 0, i;
   int r, a, workers = 1;
   memset(&s, 0, sizeof(s));
+  memset(&s3o, 0, sizeof(s3o));
   s.grace_ms = 30000;
   pipe_http_config_init(&cfg);
   if (getenv("PIPE_LISTEN") != NULL && getenv("PIPE_LISTEN")[0] != '\0')
@@ -264,6 +266,12 @@ int cli_serve_command(const cli_command_t* cmd, int argc, char** argv) {
     if (strcmp(o, "-h") == 0 || strcmp(o, "--help") == 0) {
       printf("%s", cmd->usage);
       return CLI_EXIT_OK;
+    }
+    {
+      /* An s3:// store's settings, as pipe cp takes them. */
+      int m = cli_s3_option("serve", argc, argv, &a, &s3o);
+      if (m < 0) return CLI_EXIT_USAGE;
+      if (m > 0) continue;
     }
     if (strncmp(o, "--", 2) != 0)
       return cli_usage_error("serve", "unexpected argument '%s'", o);
@@ -332,6 +340,9 @@ int cli_serve_command(const cli_command_t* cmd, int argc, char** argv) {
 #undef BYTES
 #undef SECS
   }
+  cfg.s3 = &s3o.opt;
+  cfg.s3_part_size = s3o.part_size;
+  cfg.s3_concurrency = s3o.concurrency;
   if (token_file != NULL) {
     r = read_tokens(token_file, &tokens, &ntokens);
     if (r < 0) {

@@ -19,5 +19,8 @@
 #include "pipe/gzip.h"
 #include "pipe/hash.h"
 #include "pipe/spec.h"
+#include "pipe/s3_config.h"
+#include "pipe/ctx.h"
+#include "pipe/s3.h"
 
 #endif /* PIPE_H */

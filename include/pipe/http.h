@@ -34,6 +34,7 @@ extern "C" {
 #endif
 
 struct uv_loop_s;
+struct pipe_s3_options_s;
 typedef struct pipe_http_server_s pipe_http_server_t;
 
 /** The server's settings. pipe_http_config_init() fills the defaults; a
@@ -41,7 +42,8 @@ typedef struct pipe_http_server_s pipe_http_server_t;
  *  pipe_http_server_new() returns (it copies what it keeps). */
 typedef struct pipe_http_config_s {
   const char* listen;           /* "HOST:PORT" (port 0: any free port) */
-  const char* store;            /* local directory of objects */
+  const char* store;            /* local directory of objects, or
+                                   "s3://bucket[/prefix]" */
   const char* const* tokens;    /* bearer tokens for /v1/ (NULL: none) */
   size_t ntokens;
   int insecure_no_auth;         /* allow a non-loopback listen without tokens */
@@ -67,6 +69,13 @@ typedef struct pipe_http_config_s {
                                    binding `listen`: worker processes share
                                    one listening socket */
   int listen_fd;
+  /* An s3:// store: its S3 settings (borrowed until pipe_http_server_new
+   * returns; NULL: the environment and aws-cli's profile files decide, as
+   * pipe_s3_config_load), part size and parts in flight per upload
+   * (0: 8 MiB and 4). */
+  const struct pipe_s3_options_s* s3;
+  size_t s3_part_size;
+  unsigned s3_concurrency;
 } pipe_http_config_t;
 
 /** Fills cfg with the defaults above. */

@@ -5,8 +5,10 @@
  *
  * Grammar. The spec is word groups separated by '|': at least two. The
  * first group is the source, the last the sink, each exactly one word: a
- * path, `-` (stdin / stdout), or s3://bucket/key (parsed, but building it
- * fails with PIPE_EUSAGE "s3:// is not supported yet" for now). The groups
+ * path, `-` (stdin / stdout), or s3://bucket/key (an S3 download source
+ * or upload sink, built on the S3 client of the context the pipeline was
+ * made in: pipe_pipeline_new_in, with the context's part size and
+ * concurrency). The groups
  * between are transforms, a stage name and its options:
  *
  *   csv2json [-d C | --delimiter C] [--no-header] [--infer] [--array]
@@ -87,9 +89,10 @@ PIPE_EXTERN const char* pipe_spec_stage_name(const pipe_spec_t* spec, size_t i);
  *  transforms, sink (a file sink fsyncs before its rename). The stages are
  *  then the pipeline's; on error the ones already added stay in pl, to be
  *  freed with it. Returns 0, PIPE_EINVAL (pl not empty), PIPE_EUSAGE for
- *  an s3:// source or sink ("s3:// is not supported yet", pointing at the
- *  word, checked before anything is added), or a constructor's error with
- *  err pointing at the stage's first word. Loop thread only. */
+ *  an s3:// source or sink in a pipeline made without a context (pointing
+ *  at the word, checked before anything is added), or a constructor's
+ *  error with err pointing at the stage's first word (an s3:// stage's own
+ *  message kept: no credentials, a bad profile...). Loop thread only. */
 PIPE_EXTERN int pipe_spec_build(const pipe_spec_t* spec, pipe_pipeline_t* pl,
                     pipe_error_t* err);
 

@@ -72,6 +72,9 @@ typedef struct pipe_stage_stats_s {
   uint64_t waits;      /* times the stage waited on downstream or its pool */
 } pipe_stage_stats_t;
 
+/* Pools a stage may own besides its output pool (pipe_stage_pool_new). */
+#define PIPE_STAGE_MAX_POOLS 4
+
 struct pipe_stage_s {
   const pipe_stage_ops_t* ops;
   pipe_pipeline_t* pipeline;
@@ -97,6 +100,8 @@ struct pipe_stage_s {
   pipe_pool_waiter_t pool_waiter;
   unsigned holds;
   pipe_stage_t* defer_next;
+  pipe_pool_t* own_pools[PIPE_STAGE_MAX_POOLS]; /* pipe_stage_pool_new() */
+  unsigned nown_pools;
 };
 
 /** Allocates ops->size zeroed bytes, links the stage at the end of pl and
@@ -159,6 +164,30 @@ PIPE_EXTERN int pipe_stage_stopping(const pipe_stage_t* s);
  *  the run open: hold before starting it, release in its callback. */
 PIPE_EXTERN void pipe_stage_hold(pipe_stage_t* s);
 PIPE_EXTERN void pipe_stage_release(pipe_stage_t* s);
+
+/** Creates a pool owned by stage s, besides its output pool s->pool: for
+ *  a stage that gathers many upstream buffers into bigger ones (the S3
+ *  sink's part buffers) or hands on buffers of another size (the S3
+ *  source's ranges). Such a stage copies into its own chunks and so never
+ *  holds its upstream's, which would starve the stage above. The pool
+ *  counts in the pipeline's memory bound and in pipe_stage_pool_at(); it
+ *  is freed with the pipeline (lingering until its last chunk comes back),
+ *  or earlier by pipe_stage_pool_free(). Returns 0 and *out, PIPE_ELIMIT
+ *  when s owns PIPE_STAGE_MAX_POOLS already, or pipe_pool_new()'s error.
+ *  Loop thread only. */
+PIPE_EXTERN int pipe_stage_pool_new(pipe_stage_t* s, size_t size, size_t limit,
+                                    pipe_pool_t** out);
+
+/** Frees a pool from pipe_stage_pool_new() before the pipeline goes (a
+ *  stage replacing it by one of bigger chunks); chunks still out return to
+ *  it and then it goes. Any waiter of s on it is cancelled. Loop thread
+ *  only. */
+PIPE_EXTERN void pipe_stage_pool_free(pipe_stage_t* s, pipe_pool_t* p);
+
+/** The i-th pool owned by s: 0 is its output pool s->pool, then those of
+ *  pipe_stage_pool_new() in creation order. NULL past the last (borrowed;
+ *  read its numbers with pipe_pool_stats()). */
+PIPE_EXTERN pipe_pool_t* pipe_stage_pool_at(const pipe_stage_t* s, size_t i);
 
 /** The loop the stage runs on. */
 PIPE_EXTERN struct uv_loop_s* pipe_stage_loop(const pipe_stage_t* s);

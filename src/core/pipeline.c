@@ -18,6 +18,8 @@
 #include <string.h>
 #include <uv.h>
 
+#include "core/internal.h"
+#include "pipe/ctx.h"
 #include "pipe/pipeline.h"
 
 enum { PL_NEW, PL_RUNNING, PL_TEARING, PL_CLOSING, PL_DONE };
@@ -39,6 +41,7 @@ struct pipe_pipeline_s {
   pipe_error_t err;
   pipe_pipeline_cb done;
   void* data;
+  pipe_ctx_t* ctx;          /* pipe_pipeline_new_in(), else NULL */
 };
 
 static void pl_kick(pipe_pipeline_t* pl);
@@ -321,15 +324,22 @@ static void pl_teardown(pipe_pipeline_t* pl) {
   pl->state = PL_TEARING;
   uv_idle_stop(&pl->idle);
   for (s = pl->first; s != NULL; s = s->next) {
+    unsigned i;
     if (s->blocked) unblock(s);
     pipe_pool_cancel(s->pool, &s->pool_waiter);
+    for (i = 0; i < s->nown_pools; i++)
+      pipe_pool_cancel(s->own_pools[i], &s->pool_waiter);
   }
   /* Waiters may sit on another stage's pool: cancel them all first, since
    * a destroy() releasing buffers would otherwise wake a dead stage. */
   for (s = pl->first; s != NULL; s = s->next) {
     pipe_stage_t* o;
-    for (o = pl->first; o != NULL; o = o->next)
+    for (o = pl->first; o != NULL; o = o->next) {
+      unsigned i;
       pipe_pool_cancel(o->pool, &s->pool_waiter);
+      for (i = 0; i < o->nown_pools; i++)
+        pipe_pool_cancel(o->own_pools[i], &s->pool_waiter);
+    }
   }
   pl->destroying = 1;
   for (s = pl->first; s != NULL; s = s->next) {
@@ -394,6 +404,38 @@ pipe_stage_t* pipe_pipeline_first(const pipe_pipeline_t* pl) { return pl->first;
 uv_loop_t* pipe_pipeline_loop(const pipe_pipeline_t* pl) { return pl->loop; }
 uv_loop_t* pipe_stage_loop(const pipe_stage_t* s) { return s->pipeline->loop; }
 
+void pipe__pipeline_set_ctx(pipe_pipeline_t* pl, pipe_ctx_t* ctx) {
+  pl->ctx = ctx;
+}
+pipe_ctx_t* pipe_pipeline_ctx(const pipe_pipeline_t* pl) { return pl->ctx; }
+
+int pipe_stage_pool_new(pipe_stage_t* s, size_t size, size_t limit,
+                        pipe_pool_t** out) {
+  int r;
+  *out = NULL;
+  if (s->nown_pools >= PIPE_STAGE_MAX_POOLS) return PIPE_ELIMIT;
+  r = pipe_pool_new(size, limit, out);
+  if (r < 0) return r;
+  s->own_pools[s->nown_pools++] = *out;
+  return 0;
+}
+
+void pipe_stage_pool_free(pipe_stage_t* s, pipe_pool_t* p) {
+  unsigned i;
+  for (i = 0; i < s->nown_pools; i++) {
+    if (s->own_pools[i] != p) continue;
+    pipe_pool_cancel(p, &s->pool_waiter);
+    s->own_pools[i] = s->own_pools[--s->nown_pools];
+    pipe_pool_free(p);
+    return;
+  }
+}
+
+pipe_pool_t* pipe_stage_pool_at(const pipe_stage_t* s, size_t i) {
+  if (i == 0) return s->pool;
+  return i - 1 < s->nown_pools ? s->own_pools[i - 1] : NULL;
+}
+
 void pipe_pipeline_set_data(pipe_pipeline_t* pl, void* data) { pl->data = data; }
 void* pipe_pipeline_data(const pipe_pipeline_t* pl) { return pl->data; }
 
@@ -401,7 +443,9 @@ static void pl_free_now(pipe_pipeline_t* pl) {
   pipe_stage_t* s = pl->first;
   while (s != NULL) {
     pipe_stage_t* next = s->next;
+    unsigned i;
     pipe_pool_free(s->pool); /* lingers if a buffer is still out somewhere */
+    for (i = 0; i < s->nown_pools; i++) pipe_pool_free(s->own_pools[i]);
     free(s);
     s = next;
   }

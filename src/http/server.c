@@ -90,6 +90,8 @@ struct job_s {
   unsigned body_done : 1, failed : 1, finished : 1, src_full : 1,
       skip_part : 1;
   unsigned in_feed; /* inside pipe__mp_feed: job_check must not free */
+  unsigned removing; /* asynchronous removals (remove_async) in flight */
+  int removed;       /* the failed job's objects have been removed */
   int fail_status;
   char fail_code[32];
   char fail_msg[1200];
@@ -105,6 +107,11 @@ struct getj_s {
   char* buf;
   uv_fs_t req;
   int busy, dead;
+  /* An asynchronous store (read_open): fd is -1. */
+  pipe_store_read_t* rd;
+  char* key;    /* for messages */
+  unsigned wq;  /* writes of object bytes not completed yet */
+  int paused;   /* the read waits for wq to fall */
 };
 
 struct conn_s {
@@ -1221,8 +1228,30 @@ static int store_status(int err) {
   }
 }
 
+/* store_status, refined by the error's detail: a store that is down or
+ * fails (S3 5xx after retries, unreachable, denied) is a bad gateway
+ * (502), one that keeps saying SlowDown (503/429 after retries) is busy
+ * (503, Retry-After). */
+static int store_status_err(int err, const pipe_error_t* er) {
+  switch (err) {
+    case PIPE_ENET:
+    case PIPE_ES3:
+    case PIPE_ES3DENIED:
+    case PIPE_ES3NOTFOUND:
+    case PIPE_ENOCREDS:
+    case PIPE_EINTEGRITY:
+      if (er != NULL && (er->http_status == 503 || er->http_status == 429))
+        return 503;
+      return 502;
+    default:
+      return store_status(err);
+  }
+}
+
 static const char* status_code_name(int st) {
   switch (st) {
+    case 502: return "store_unavailable";
+    case 503: return "store_busy";
     case 422: return "pipeline_failed";
     case 409: return "key_conflict";
     case 507: return "store_full";
@@ -1235,6 +1264,7 @@ static void entry_done(pipe_pipeline_t* pl, int status) {
   entry_t* e = pipe_pipeline_data(pl);
   job_t* j = e->job;
   pipe_stage_t* s;
+  int fail_st = status < 0 ? store_status_err(status, pipe_pipeline_error(pl)) : 0;
   e->done = 1;
   e->status = status;
   e->bytes_in = pipe__push_source_bytes(e->src);
@@ -1246,12 +1276,20 @@ static void entry_done(pipe_pipeline_t* pl, int status) {
     const char* hex = pipe_hash_hex(e->hash);
     e->stored = 1;
     snprintf(e->sha, sizeof(e->sha), "%s", hex != NULL ? hex : "");
-    if (j->srv->store->ops->stat(j->srv->store, e->key, &info) == 0)
+    if ((j->srv->store->ops->sink_info != NULL
+             ? j->srv->store->ops->sink_info(j->srv->store, e->sink, &info)
+             : j->srv->store->ops->stat(j->srv->store, e->key, &info)) == 0)
       snprintf(e->etag, sizeof(e->etag), "%s", info.etag);
   } else {
     const pipe_error_t* er = pipe_pipeline_error(pl);
     snprintf(e->msg, sizeof(e->msg), "%s%s%s", er->stage,
              er->stage[0] ? ": " : "", er->msg[0] ? er->msg : pipe_strerror(status));
+  }
+  if (status < 0 && j->srv->store->ops->sink_leftover != NULL) {
+    char left[1200];
+    if (j->srv->store->ops->sink_leftover(j->srv->store, e->sink, left,
+                                          sizeof(left)))
+      log_error(j->srv, j->c, "%s", left);
   }
   e->pl = NULL;
   e->src = e->hash = e->sink = NULL;
@@ -1259,7 +1297,7 @@ static void entry_done(pipe_pipeline_t* pl, int status) {
   j->running--;
   if (status < 0 && !j->failed) {
     /* Bad data for the client's transforms is the client's error. */
-    int st = store_status(status);
+    int st = fail_st;
     log_error(j->srv, j->c, "storing %s failed: %s", e->key, e->msg);
     /* The client gets the pipeline's message for its data (line, column),
      * but not the store's, which names paths on this machine: the log has
@@ -1376,6 +1414,16 @@ static void job_respond(job_t* j) {
   pipe__sbuf_free(&b);
 }
 
+/* An object of a failed job has been removed (remove_async). */
+static void job_removed(void* ud, int status) {
+  job_t* j = ud;
+  if (status < 0)
+    log_error(j->srv, j->c, "removing an object of a failed request: %s",
+              pipe_strerror(status));
+  j->removing--;
+  job_check(j);
+}
+
 /* Finishes the job when nothing is left to wait for. Returns 1 when it
  * freed j. */
 static int job_check(job_t* j) {
@@ -1386,11 +1434,17 @@ static int job_check(job_t* j) {
     /* POST keys are ours: remove whatever an entry left, including the
      * directory of its uuid. A PUT that failed stored nothing, and the
      * object it would have replaced must stay. */
-    for (e = j->entries; e != NULL; e = e->next)
+    for (e = j->entries; e != NULL && !j->removed; e = e->next)
       if (e->stored || (j->kind == JOB_POST && e->started)) {
-        j->srv->store->ops->remove(j->srv->store, e->key);
+        pipe_store_t* st = j->srv->store;
+        if (st->ops->remove_async == NULL)
+          st->ops->remove(st, e->key);
+        else if (st->ops->remove_async(st, e->key, job_removed, j) == 0)
+          j->removing++;
         e->stored = 0;
       }
+    j->removed = 1;
+    if (j->removing > 0) return 0; /* answered once they are gone */
     j->finished = 1;
     if (j->c != NULL && !j->c->closing) {
       conn_t* c = j->c;
@@ -1469,6 +1523,7 @@ static job_t* job_new(conn_t* c, int kind, const char* query) {
   }
   /* Source pool, hash (no pool of its own in use) and sink: the body side. */
   mem = cost.mem + 3 * lim.buf_size * lim.pool_limit;
+  if (srv->store->ops->sink_mem != NULL) mem += srv->store->ops->sink_mem(srv->store);
   /* CPU jobs of all uploads share one budget (libuv's thread pool is the
    * process's: file writes queue behind compression jobs). */
   if ((srv->cfg.max_uploads > 0 && srv->uploads_in_flight >= srv->cfg.max_uploads) ||
@@ -1829,6 +1884,8 @@ static int on_body(http_parser* p, const char* at, size_t n) {
 
 static void get_free(getj_t* g) {
   conn_t* c = g->c;
+  if (g->rd != NULL) c->srv->store->ops->read_close(g->rd);
+  free(g->key);
   if (g->fd >= 0) {
     uv_fs_t req;
     uv_fs_close(NULL, &req, g->fd, NULL);
@@ -1957,6 +2014,8 @@ static int parse_range(const char* h, uint64_t size, uint64_t* from,
   return 1;
 }
 
+static void route_get_async(conn_t* c, const char* key);
+
 static void route_get_object(conn_t* c, const char* key) {
   pipe_http_server_t* srv = c->srv;
   pipe_store_info_t info;
@@ -1964,6 +2023,10 @@ static void route_get_object(conn_t* c, const char* key) {
   uint64_t from = 0, to = 0, len;
   int fd, status = 200, rr = 0;
   getj_t* g;
+  if (srv->store->ops->read_open != NULL) {
+    route_get_async(c, key);
+    return;
+  }
   fd = srv->store->ops->open_read(srv->store, key, &info);
   if (fd < 0) {
     if (fd == PIPE_ENOENT || fd == PIPE_ENOTDIR || fd == PIPE_EISDIR)
@@ -2035,6 +2098,170 @@ static void route_get_object(conn_t* c, const char* key) {
   send_head(c, status, extra.p, "application/octet-stream", len, NULL, 0, 0);
   pipe__sbuf_free(&extra);
   get_read_next(g);
+}
+
+/* ---- GET from an asynchronous store (S3) -----------------------------------
+ *
+ * read_open asks for the object's size and ETag (HeadObject); the headers
+ * go out as for a local object (Range, 206/416), then one ranged read
+ * streams the bytes, each piece written as it arrives. While AGET_MAX_WQ
+ * writes are queued on the socket the read pauses (the S3 transfer
+ * stops): a slow client pauses the read from storage. */
+#define AGET_MAX_WQ 16
+
+static void aget_written(conn_t* c, int status) {
+  getj_t* g = c->get;
+  if (g == NULL || status < 0) return; /* write_cb closes */
+  g->wq--;
+  if (g->paused && g->wq < AGET_MAX_WQ / 2 && !g->dead && !c->closing) {
+    g->paused = 0;
+    c->srv->store->ops->read_resume(g->rd); /* may end g */
+  }
+}
+
+static void aget_info(void* ud, int st, const pipe_store_info_t* info,
+                      const pipe_error_t* err) {
+  getj_t* g = ud;
+  conn_t* c = g->c;
+  pipe_sbuf_t extra = {0};
+  uint64_t from = 0, to = 0, len;
+  int status = 200, rr = 0, r;
+  if (st < 0) {
+    if (st == PIPE_ENOENT) {
+      send_error(c, 404, "no_such_key", "no object %s", g->key);
+    } else {
+      int hs = store_status_err(st, err);
+      log_error(c->srv, c, "reading %s failed: %s", g->key,
+                err != NULL && err->msg[0] ? err->msg : pipe_strerror(st));
+      if (hs == 503)
+        send_error_x(c, 503, status_code_name(hs), "Retry-After: 1\r\n",
+                     "cannot read %s: %s", g->key, pipe_strerror(st));
+      else
+        send_error(c, hs, status_code_name(hs), "cannot read %s: %s",
+                   g->key, pipe_strerror(st));
+    }
+    get_free(g);
+    return;
+  }
+  if (c->if_none_match != NULL &&
+      (strcmp(c->if_none_match, "*") == 0 ||
+       strstr(c->if_none_match, info->etag) != NULL)) {
+    /* The client has this version (RFC 9110 13.1.2): no body. */
+    pipe__sbuf_printf(&extra, "ETag: %s\r\n", info->etag);
+    send_head(c, 304, extra.p, NULL, 0, NULL, 0, 1);
+    pipe__sbuf_free(&extra);
+    get_free(g);
+    return;
+  }
+  if (c->range != NULL) rr = parse_range(c->range, info->size, &from, &to);
+  if (rr < 0) {
+    pipe__sbuf_printf(&extra, "Content-Range: bytes */%llu\r\n",
+                      (unsigned long long)info->size);
+    send_error_x(c, 416, "range_not_satisfiable", extra.p,
+                 "the range is outside the object's %llu bytes",
+                 (unsigned long long)info->size);
+    pipe__sbuf_free(&extra);
+    get_free(g);
+    return;
+  }
+  if (rr == 0) {
+    from = 0;
+    len = info->size;
+  } else {
+    status = 206;
+    len = to - from + 1;
+    pipe__sbuf_printf(&extra, "Content-Range: bytes %llu-%llu/%llu\r\n",
+                      (unsigned long long)from, (unsigned long long)to,
+                      (unsigned long long)info->size);
+  }
+  pipe__sbuf_printf(&extra, "ETag: %s\r\nAccept-Ranges: bytes\r\n", info->etag);
+  if (method_is(c, HTTP_HEAD) || len == 0) {
+    send_head(c, status, extra.p, "application/octet-stream", len, NULL, 0, 1);
+    pipe__sbuf_free(&extra);
+    get_free(g);
+    return;
+  }
+  send_head(c, status, extra.p, "application/octet-stream", len, NULL, 0, 0);
+  pipe__sbuf_free(&extra);
+  g->left = len;
+  r = c->srv->store->ops->read_range(g->rd, from, len);
+  if (r < 0) {
+    log_error(c->srv, c, "reading a stored object failed: %s", pipe_strerror(r));
+    conn_close(c); /* frees g */
+  }
+}
+
+static int aget_data(void* ud, const char* p, size_t n) {
+  getj_t* g = ud;
+  conn_t* c = g->c;
+  char* mem;
+  if (g->dead || c->closing) return PIPE_ECANCELED;
+  if (g->wq >= AGET_MAX_WQ) {
+    g->paused = 1;
+    return PIPE_FULL;
+  }
+  mem = malloc(n > 0 ? n : 1);
+  if (mem == NULL) return PIPE_ENOMEM;
+  memcpy(mem, p, n);
+  g->wq++;
+  g->left -= n < g->left ? n : g->left;
+  c->resp_bytes += n;
+  g->busy = 1; /* a failed write closes c: g must outlive this call */
+  conn_write(c, mem, n, aget_written);
+  g->busy = 0;
+  return g->dead ? PIPE_ECANCELED : 0;
+}
+
+static void aget_end(void* ud, int st, const pipe_error_t* err) {
+  getj_t* g = ud;
+  conn_t* c = g->c;
+  if (g->dead || c->closing) {
+    get_free(g);
+    return;
+  }
+  if (st < 0 || g->left > 0) {
+    /* The headers are out: all we can do is close, the client sees a
+     * short body. */
+    log_error(c->srv, c, "reading a stored object failed: %s",
+              err != NULL && err->msg[0] ? err->msg
+                                         : st < 0 ? pipe_strerror(st)
+                                                  : "short read");
+    conn_close(c); /* frees g */
+    return;
+  }
+  /* After the last piece's write: the response is complete. */
+  conn_write(c, malloc(1), 0, resp_written);
+  get_free(g);
+}
+
+static const pipe_store_read_cbs_t aget_cbs = {
+    .on_info = aget_info,
+    .on_data = aget_data,
+    .on_end = aget_end,
+};
+
+static void route_get_async(conn_t* c, const char* key) {
+  pipe_http_server_t* srv = c->srv;
+  getj_t* g = calloc(1, sizeof(*g));
+  int r;
+  if (g == NULL) {
+    send_error(c, 500, "internal", "out of memory");
+    return;
+  }
+  g->c = c;
+  g->fd = -1;
+  c->get = g;
+  c->refs++;
+  g->key = strdup(key);
+  r = g->key == NULL ? PIPE_ENOMEM
+                     : srv->store->ops->read_open(srv->store, key, &aget_cbs, g,
+                                                  &g->rd);
+  if (r < 0) {
+    g->rd = NULL;
+    send_error(c, 502, "store_unavailable", "cannot read %s: %s", key,
+               pipe_strerror(r));
+    get_free(g);
+  }
 }
 
 /* ---- connections of the server ------------------------------------------- */

@@ -9,6 +9,7 @@
 #include <uv.h>
 
 #include "http/server_internal.h"
+#include "pipe/ctx.h"
 
 void pipe_http_config_init(pipe_http_config_t* cfg) {
   memset(cfg, 0, sizeof(*cfg));
@@ -45,6 +46,8 @@ int pipe__server_pipeline_new(pipe_http_server_t* srv, pipe_pipeline_t** out) {
   pc.buf_size = srv->cfg.buf_size;
   pc.pool_limit = srv->cfg.pool_limit;
   pc.hwm = srv->cfg.pool_limit > 2 ? srv->cfg.pool_limit / 2 : 1;
+  if (srv->store->ops->ctx != NULL)
+    return pipe_pipeline_new_in(srv->store->ops->ctx(srv->store), &pc, out);
   return pipe_pipeline_new(srv->loop, &pc, out);
 }
 
@@ -173,7 +176,17 @@ int pipe_http_server_new(uv_loop_t* loop, const pipe_http_config_t* cfg,
       seed = uv_hrtime();
     srv->id_seed = seed;
   }
-  r = pipe__store_local_new(cfg->store, &srv->store);
+  if (cfg->store != NULL && strncmp(cfg->store, "s3://", 5) == 0) {
+    pipe_error_t se;
+    r = pipe__store_s3_new(loop, cfg->store, cfg->s3, cfg->s3_part_size,
+                           cfg->s3_concurrency, &srv->store, &se);
+    if (r < 0) {
+      pipe_http_server_free(srv);
+      return seterr(err, r, se.msg, NULL);
+    }
+  } else {
+    r = pipe__store_local_new(cfg->store, &srv->store);
+  }
   if (r < 0) {
     pipe_http_server_free(srv);
     return seterr(err, r, "cannot open the store", cfg->store);
@@ -199,6 +212,7 @@ int pipe_http_server_new(uv_loop_t* loop, const pipe_http_config_t* cfg,
                           ? ((struct sockaddr_in6*)&bound)->sin6_port
                           : ((struct sockaddr_in*)&bound)->sin_port);
   srv->host = strdup(host);
+  (void)srv->store->ops->ready(srv->store); /* an S3 store's first probe */
   *out = srv;
   return 0;
 nomem:
@@ -251,6 +265,7 @@ void pipe__server_drain_check(pipe_http_server_t* srv) {
     return;
   }
   srv->drain_fired = 1;
+  if (srv->store->ops->close != NULL) srv->store->ops->close(srv->store);
   if (srv->drain_cb != NULL) srv->drain_cb(srv, srv->drain_ud);
 }
 

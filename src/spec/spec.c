@@ -30,12 +30,15 @@
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
+#include <sys/stat.h>
 
 #include "pipe/csv.h"
+#include "pipe/ctx.h"
 #include "pipe/gzip.h"
 #include "pipe/hash.h"
 #include "pipe/io.h"
 #include "pipe/pipeline.h"
+#include "pipe/s3.h"
 
 /* ---- data ------------------------------------------------------------------
  *
@@ -766,6 +769,18 @@ static int build_failed(const spec_group_t* gr, const char* what, int r,
   return r;
 }
 
+/* An s3:// stage's constructor failed: keep its message (bad part size,
+ * no credentials, a bad profile), point at the word. */
+static int s3_failed(const spec_group_t* gr, const char* what, int r,
+                     pipe_error_t* err) {
+  if (err == NULL) return r;
+  if (err->msg[0] == '\0') return build_failed(gr, what, r, err);
+  err->code = r;
+  snprintf(err->stage, sizeof(err->stage), "%s", what);
+  at(err, gr->words[0].off, gr->words[0].col);
+  return r;
+}
+
 int pipe_spec_build(const pipe_spec_t* spec, pipe_pipeline_t* pl,
                     pipe_error_t* err) {
   const spec_group_t* src = &spec->groups[0];
@@ -775,15 +790,24 @@ int pipe_spec_build(const pipe_spec_t* spec, pipe_pipeline_t* pl,
   if (err != NULL) memset(err, 0, sizeof(*err));
   if (pipe_pipeline_first(pl) != NULL)
     return seterr(err, PIPE_EINVAL, "spec", "the pipeline already has stages");
-  /* Refuse what cannot run before adding anything. */
+  /* Refuse what cannot run before adding anything: s3:// needs the S3
+   * client of the context the pipeline was made in. */
   for (g = 0; g < 2; g++) {
     const spec_word_t* w = g == 0 ? &src->words[0] : &snk->words[0];
-    if (is_s3(w->text)) {
-      seterr(err, PIPE_EUSAGE, "spec", "s3:// is not supported yet");
+    if (is_s3(w->text) && pipe_pipeline_ctx(pl) == NULL) {
+      seterr(err, PIPE_EUSAGE, "spec", "s3:// needs a pipeline made in a "
+             "context (pipe_pipeline_new_in)");
       return at(err, w->off, w->col);
     }
   }
-  if (is_stdio(src->words[0].text)) {
+  if (is_s3(src->words[0].text)) {
+    pipe_s3_source_config_t sc;
+    memset(&sc, 0, sizeof(sc));
+    sc.url = src->words[0].text;
+    pipe_ctx_s3_transfer(pipe_pipeline_ctx(pl), &sc.part_size, &sc.concurrency);
+    r = pipe_s3_source_new(pl, &sc, NULL, err);
+    if (r < 0) return s3_failed(src, "source", r, err);
+  } else if (is_stdio(src->words[0].text)) {
     r = pipe_stdin_source_new(pl, NULL);
   } else {
     pipe_file_source_config_t fc = {src->words[0].text};
@@ -794,6 +818,29 @@ int pipe_spec_build(const pipe_spec_t* spec, pipe_pipeline_t* pl,
     const spec_group_t* gr = &spec->groups[g];
     r = build_stage(pl, &gr->conf, NULL);
     if (r < 0) return build_failed(gr, stage_names[gr->conf.kind], r, err);
+  }
+  if (is_s3(snk->words[0].text)) {
+    pipe_s3_sink_config_t kc;
+    memset(&kc, 0, sizeof(kc));
+    kc.url = snk->words[0].text;
+    kc.size = -1;
+    pipe_ctx_s3_transfer(pipe_pipeline_ctx(pl), &kc.part_size, &kc.concurrency);
+    /* `file | s3://` (hash stages pass bytes through unchanged): the sink
+     * reads each part from the file when it sends it, as `pipe cp` does,
+     * instead of copying parts into buffers. */
+    if (!is_s3(src->words[0].text) && !is_stdio(src->words[0].text)) {
+      struct stat st;
+      int plain = 1;
+      for (g = 1; g + 1 < spec->ngroups; g++)
+        if (spec->groups[g].conf.kind != ST_HASH) plain = 0;
+      if (plain && stat(src->words[0].text, &st) == 0 && S_ISREG(st.st_mode)) {
+        kc.size = st.st_size;
+        kc.reread_path = src->words[0].text;
+      }
+    }
+    r = pipe_s3_sink_new(pl, &kc, NULL, err);
+    if (r < 0) return s3_failed(snk, "sink", r, err);
+    return 0;
   }
   if (is_stdio(snk->words[0].text)) {
     r = pipe_stdout_sink_new(pl, NULL);

@@ -723,12 +723,13 @@ Test(spec, built_gzip_then_gunzip_round_trips) {
   files_free(&f);
 }
 
-Test(spec, s3_is_refused_at_build_pointing_at_the_word) {
+Test(spec, s3_without_a_context_is_refused_at_build_pointing_at_the_word) {
   pipe_spec_t* sp = parse_ok("in.csv | csv2json | s3://bucket/out.json");
   pipe_pipeline_t* pl = th_pipeline(NULL);
   pipe_error_t e;
   cr_assert_eq(pipe_spec_build(sp, pl, &e), PIPE_EUSAGE);
-  cr_assert_str_eq(e.msg, "s3:// is not supported yet");
+  cr_assert_str_eq(e.msg,
+                   "s3:// needs a pipeline made in a context (pipe_pipeline_new_in)");
   cr_assert_eq(e.column, 21);
   cr_assert_eq(e.offset, 20);
   cr_assert_eq(e.has_offset, 1);
