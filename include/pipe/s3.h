@@ -111,7 +111,7 @@ typedef struct pipe_s3_receipt_s {
  *  (its Content-MD5) and the whole object's SHA-256 as it copies, so it
  *  never holds upstream buffers while parts are in flight; write() answers
  *  PIPE_FULL while every part buffer is taken. For a stream of unknown
- *  size the part size doubles every 1000 parts, so 10,000 parts reach
+ *  size the part size doubles every 900 parts, so 10,000 parts reach
  *  5 TiB. The final ETag (MD5 of the parts' MD5s, -N) is checked against
  *  the server's (PIPE_EINTEGRITY). On failure, abort or signal the
  *  multipart upload is aborted (retried; if that fails too the receipt

@@ -165,6 +165,14 @@ typedef struct wreq_s {
 
 static void conn_close(conn_t* c);
 static void conn_unref(conn_t* c);
+
+/* http_parser_pause() asserts when the parser is in an error state (a
+ * malformed request being answered): pausing or resuming only makes sense
+ * for a parser that is fine. */
+static void hp_pause(http_parser* p, int on) {
+  enum http_errno e = HTTP_PARSER_ERRNO(p);
+  if (e == HPE_OK || e == HPE_PAUSED) http_parser_pause(p, on);
+}
 static void conn_resume(conn_t* c);
 static void send_error(conn_t* c, int status, const char* code,
                        const char* fmt, ...)
@@ -458,7 +466,7 @@ static void fail_request(conn_t* c, int status, const char* code,
     uv_read_stop((uv_stream_t*)&c->tcp);
     c->reading = 0;
   }
-  http_parser_pause(&c->hp, 1);
+  hp_pause(&c->hp, 1);
   c->paused = 1;
 }
 
@@ -693,7 +701,7 @@ static void parse_more(conn_t* c) {
     e = HTTP_PARSER_ERRNO(&c->hp);
     if (e == HPE_PAUSED) {
       if (!c->hold_body && !c->hold_resp && !c->close_after) {
-        http_parser_pause(&c->hp, 0); /* whoever paused has let go */
+        hp_pause(&c->hp, 0); /* whoever paused has let go */
         continue;
       }
       c->paused = 1;
@@ -703,7 +711,11 @@ static void parse_more(conn_t* c) {
       char msg[160];
       snprintf(msg, sizeof(msg), "malformed HTTP: %s",
                http_errno_description(e));
-      if (c->phase == PH_IDLE) c->phase = PH_HEADERS;
+      if (c->phase == PH_IDLE) {
+        /* Refused before a request began (garbage): time it from now. */
+        c->phase = PH_HEADERS;
+        c->start_ns = uv_hrtime();
+      }
       if (c->req_id[0] == '\0') pipe__server_request_id(c->srv, c->req_id);
       fail_request(c, e == HPE_HEADER_OVERFLOW ? 431 : 400,
                    e == HPE_HEADER_OVERFLOW ? "headers_too_large" : "bad_request",
@@ -725,7 +737,7 @@ static void conn_resume(conn_t* c) {
   if (c->close_after && c->resp_started) return;
   if (c->paused) {
     c->paused = 0;
-    http_parser_pause(&c->hp, 0);
+    hp_pause(&c->hp, 0);
   }
   parse_more(c);
 }
@@ -953,10 +965,10 @@ static int on_message_complete(http_parser* p) {
   /* Pipelined requests wait until this response is out. */
   if (!c->resp_done) {
     c->hold_resp = 1;
-    http_parser_pause(p, 1);
+    hp_pause(p, 1);
   } else if (!c->closing) {
     c->hold_resp = 1;
-    http_parser_pause(p, 1);
+    hp_pause(p, 1);
     next_request(c);
   }
   return 0;
@@ -1727,7 +1739,7 @@ static int job_feed_mp(job_t* j, const uint8_t* data, size_t len) {
   }
   if (r == PIPE_FULL || j->src_full) {
     c->hold_body = 1;
-    http_parser_pause(&c->hp, 1);
+    hp_pause(&c->hp, 1);
   }
   return 0;
 }
@@ -1860,7 +1872,7 @@ static int on_body(http_parser* p, const char* at, size_t n) {
     r = pipe__push_source_write(j->cur->src, at, n);
     if (r == PIPE_FULL) {
       c->hold_body = 1;
-      http_parser_pause(p, 1);
+      hp_pause(p, 1);
     }
     return 0;
   }

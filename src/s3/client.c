@@ -474,6 +474,7 @@ static size_t header_cb(char* p, size_t size, size_t nitems, void* userp) {
   char tmp[128];
   if (n > 5 && strncmp(p, "HTTP/", 5) == 0) { /* a new response (100, 200) */
     r->etag[0] = '\0';
+    r->etag_not_md5 = 0;
     r->content_length = -1;
     return n;
   }
@@ -481,6 +482,12 @@ static size_t header_cb(char* p, size_t size, size_t nitems, void* userp) {
     copy_value(p + 5, n - 5, r->etag, sizeof(r->etag));
   } else if (n > 17 && strncasecmp(p, "x-amz-request-id:", 17) == 0) {
     copy_value(p + 17, n - 17, r->request_id, sizeof(r->request_id));
+  } else if (n > 29 && strncasecmp(p, "x-amz-server-side-encryption:", 29) == 0) {
+    copy_value(p + 29, n - 29, tmp, sizeof(tmp));
+    if (strncasecmp(tmp, "aws:kms", 7) == 0) r->etag_not_md5 = 1;
+  } else if (n > 47 &&
+             strncasecmp(p, "x-amz-server-side-encryption-customer-algorithm:", 47) == 0) {
+    r->etag_not_md5 = 1;
   } else if (n > 15 && strncasecmp(p, "Content-Length:", 15) == 0) {
     copy_value(p + 15, n - 15, tmp, sizeof(tmp));
     r->content_length = strtoll(tmp, NULL, 10);
@@ -521,6 +528,12 @@ static int add_hdr(pipe__s3_req_t* r, const char* name, const char* value) {
   if (l == NULL) return -1;
   r->hdrs = l;
   return 0;
+}
+
+static int add_if_match(pipe__s3_req_t* r) {
+  char v[160];
+  snprintf(v, sizeof(v), "\"%s\"", r->if_match);
+  return add_hdr(r, "If-Match", v);
 }
 
 static int fail_now(pipe__s3_req_t* r, int code, const char* fmt, const char* a) {
@@ -583,6 +596,7 @@ static int attempt_setup(pipe__s3_req_t* r) {
       (cfg->session_token && cfg->session_token[0] &&
        add_hdr(r, "x-amz-security-token", cfg->session_token) < 0) ||
       (r->content_md5[0] && add_hdr(r, "Content-MD5", r->content_md5) < 0) ||
+      (r->if_match && r->if_match[0] && add_if_match(r) < 0) ||
       (r->content_type && add_hdr(r, "Content-Type", r->content_type) < 0) ||
       /* A name with nothing after the colon removes curl's own header
        * (POST's form type, Expect: 100-continue, Accept). */
@@ -822,6 +836,9 @@ static void attempt_done(pipe__s3_req_t* r, CURLcode cc) {
     char url[1024];
     pipe__s3_url(r, url, sizeof(url));
     retry = retryable_curl(cc);
+    /* A name that does not resolve is more often a typo than an outage:
+     * give it three tries, not the whole budget. */
+    if (cc == CURLE_COULDNT_RESOLVE_HOST && r->attempts >= 3) retry = 0;
     memset(&r->err, 0, sizeof(r->err));
     r->err.code = PIPE_ENET;
     if (cc == CURLE_PEER_FAILED_VERIFICATION || cc == CURLE_SSL_CACERT_BADFILE ||
@@ -881,7 +898,7 @@ static void attempt_done(pipe__s3_req_t* r, CURLcode cc) {
       return;
     }
   }
-  if (retry) {
+  if (retry || r->attempts > 1) {
     size_t n = strlen(r->err.msg);
     snprintf(r->err.msg + n, sizeof(r->err.msg) - n, " (gave up after %d attempt%s in %.1f s)",
              r->attempts, r->attempts == 1 ? "" : "s",

@@ -39,6 +39,8 @@ struct pipe__s3_req_s {
   int64_t body_fd_off;
   char content_md5[32];        /* base64, "" for none */
   const char* content_type;    /* or NULL */
+  const char* if_match;        /* an ETag (without quotes) the object must still
+                                  have (If-Match), or NULL; borrowed */
   int64_t range_start;         /* -1: no Range */
   int64_t range_end;           /* inclusive; -1: to the end */
   pipe__s3_data_cb on_data;    /* NULL: the body is collected into resp */
@@ -56,6 +58,8 @@ struct pipe__s3_req_s {
   int64_t content_length;      /* of the last response, -1 unknown */
   int64_t total_size;          /* from Content-Range ".../N", or Content-Length of a 200 */
   char request_id[64];
+  int etag_not_md5;            /* x-amz-server-side-encryption: aws:kms (or
+                                  SSE-C): the ETag is not the MD5 of the data */
   char* resp;                  /* collected body (NUL-terminated) */
   size_t resp_len, resp_cap;
   int64_t received;            /* body bytes given to on_data, over every attempt */
@@ -101,6 +105,13 @@ void pipe__s3_url(const pipe__s3_req_t* r, char* out, size_t cap);
  *  context's error, with err filled. */
 int pipe__s3_stage_client(pipe_pipeline_t* pl, pipe_s3_client_t* given,
                           pipe_s3_client_t** out, pipe_error_t* err);
+
+/** The size of part `num` (1-based) of an upload with parts of `base`:
+ *  with the total size known (size_hint > 0) every part is
+ *  max(base, size_hint / 10000 rounded up to a MiB); for a stream of
+ *  unknown size (size_hint <= 0) base << ((num - 1) / 900), at most 5 GiB,
+ *  so that 10,000 parts of 5 MiB and up hold more than 5 TiB. */
+size_t pipe__s3_part_size(size_t base, int64_t size_hint, unsigned num);
 
 /* ---- small helpers (src/s3/util.c) ---- */
 

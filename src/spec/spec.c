@@ -30,6 +30,7 @@
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
+#include <sys/stat.h>
 
 #include "pipe/csv.h"
 #include "pipe/ctx.h"
@@ -824,6 +825,19 @@ int pipe_spec_build(const pipe_spec_t* spec, pipe_pipeline_t* pl,
     kc.url = snk->words[0].text;
     kc.size = -1;
     pipe_ctx_s3_transfer(pipe_pipeline_ctx(pl), &kc.part_size, &kc.concurrency);
+    /* `file | s3://` (hash stages pass bytes through unchanged): the sink
+     * reads each part from the file when it sends it, as `pipe cp` does,
+     * instead of copying parts into buffers. */
+    if (!is_s3(src->words[0].text) && !is_stdio(src->words[0].text)) {
+      struct stat st;
+      int plain = 1;
+      for (g = 1; g + 1 < spec->ngroups; g++)
+        if (spec->groups[g].conf.kind != ST_HASH) plain = 0;
+      if (plain && stat(src->words[0].text, &st) == 0 && S_ISREG(st.st_mode)) {
+        kc.size = st.st_size;
+        kc.reread_path = src->words[0].text;
+      }
+    }
     r = pipe_s3_sink_new(pl, &kc, NULL, err);
     if (r < 0) return s3_failed(snk, "sink", r, err);
     return 0;

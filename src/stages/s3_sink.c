@@ -24,7 +24,7 @@
  *
  * Part sizes. With the size known in advance (a file) every part is
  * max(part_size, size / 10000) rounded up to a MiB. Otherwise part n has
- * part_size << ((n - 1) / 1000): 8 MiB parts reach 5 TiB well within
+ * part_size << ((n - 1) / 900): parts of 5 MiB and up reach 5 TiB within
  * 10,000 parts; the pool is replaced by one of bigger chunks at each step.
  *
  * Teardown. destroy() with an error (any stage's failure, an abort, a
@@ -129,16 +129,20 @@ static void fail_integrity(s3_sink_t* k, const char* fmt, const char* a,
 
 /* ---- part sizes ------------------------------------------------------ */
 
-static size_t part_size_for(const s3_sink_t* k, unsigned num) {
-  if (k->size_hint > 0) {
-    uint64_t need = ((uint64_t)k->size_hint + PIPE_S3_MAX_PARTS - 1) / PIPE_S3_MAX_PARTS;
+size_t pipe__s3_part_size(size_t base, int64_t size_hint, unsigned num) {
+  if (size_hint > 0) {
+    uint64_t need = ((uint64_t)size_hint + PIPE_S3_MAX_PARTS - 1) / PIPE_S3_MAX_PARTS;
     need = (need + MIB - 1) / MIB * MIB;
-    return need > k->base_part ? (size_t)need : k->base_part;
+    return need > base ? (size_t)need : base;
   } else {
-    uint64_t p = (uint64_t)k->base_part << ((num - 1) / 1000);
+    uint64_t p = (uint64_t)base << ((num - 1) / 900);
     if (p > PIPE_S3_MAX_PART_SIZE) p = PIPE_S3_MAX_PART_SIZE;
     return (size_t)p;
   }
+}
+
+static size_t part_size_for(const s3_sink_t* k, unsigned num) {
+  return pipe__s3_part_size(k->base_part, k->size_hint, num);
 }
 
 /* Makes sure `pool` gives chunks of at least `size`. */
@@ -240,11 +244,13 @@ static void part_done(pipe__s3_req_t* r) {
     return;
   }
   pipe__s3_hex(k->md5s[p->num - 1], 16, hex);
-  if (strcasecmp(r->etag, hex) != 0) {
-    char what[64];
+  /* With SSE-KMS the ETag is not an MD5: Content-MD5 was checked anyway. */
+  if (!r->etag_not_md5 && strcasecmp(r->etag, hex) != 0) {
+    char what[64], got[128];
     snprintf(what, sizeof(what), "part %u: ETag", p->num);
+    snprintf(got, sizeof(got), "%s", r->etag[0] ? r->etag : "(none)");
     part_free(p);
-    fail_integrity(k, what, r->etag[0] ? r->etag : "(none)", "differs from the MD5 sent");
+    fail_integrity(k, what, got, "differs from the MD5 sent");
     return;
   }
   part_free(p); /* its buffer returns to the pool: resume() will drain */
@@ -504,7 +510,9 @@ static void put_done(pipe__s3_req_t* r) {
     pipe__s3_req_free(r);
     return;
   }
-  if (strcasecmp(r->etag, k->expect_etag) != 0) {
+  if (r->etag_not_md5) {
+    scopy(k->expect_etag, sizeof(k->expect_etag), r->etag);
+  } else if (strcasecmp(r->etag, k->expect_etag) != 0) {
     char got[128];
     snprintf(got, sizeof(got), "%s", r->etag[0] ? r->etag : "(none)");
     pipe__s3_req_free(r);

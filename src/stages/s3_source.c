@@ -171,6 +171,7 @@ static int start_single(s3_source_t* k) {
   int rc = pipe__s3_req_new(k->c, "GET", k->bucket, k->key, NULL, &r);
   if (rc < 0) return rc;
   r->what = "get object";
+  r->if_match = k->etag; /* "" before HEAD answered (its 404 path) */
   r->on_data = single_data;
   r->on_done = single_done;
   r->data = k;
@@ -261,6 +262,9 @@ static void fill(s3_source_t* k) {
     else k->rhead = g;
     k->rtail = g;
     r->what = "get object range";
+    /* Every range from the same version: a changed object fails (412)
+     * instead of mixing two versions. */
+    r->if_match = k->etag;
     r->range_start = g->start;
     r->range_end = g->end;
     r->on_data = range_data;
@@ -299,8 +303,9 @@ static void head_done(pipe__s3_req_t* r) {
   }
   k->size = r->content_length;
   snprintf(k->etag, sizeof(k->etag), "%s", r->etag);
+  k->check_md5 = !r->etag_not_md5 && strlen(k->etag) == 32 &&
+                 strspn(k->etag, "0123456789abcdefABCDEF") == 32;
   pipe__s3_req_free(r);
-  k->check_md5 = strlen(k->etag) == 32 && strspn(k->etag, "0123456789abcdefABCDEF") == 32;
   if (k->check_md5) EVP_DigestInit_ex(k->md5, EVP_md5(), NULL);
   if (k->size < 0 || k->size <= (int64_t)k->part || k->conc <= 1) {
     rc = start_single(k);

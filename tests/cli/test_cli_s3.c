@@ -41,9 +41,9 @@ static void sha256_file(const char* path, char out[65]) {
   free(b);
 }
 
-/* swift_env() with the profile files pointed at a missing path: the
- * config loader (src/s3/config.c) refuses /dev/null ("not a file"),
- * while a missing file is no error. */
+/* swift_env() with the profile files pointed at a missing path (no
+ * error: as if there were none). Written when the config loader still
+ * refused swift_env's /dev/null; kept, it is as good a "no profile". */
 static void pipe_env(const swift_t* sw, char* out, size_t cap) {
   size_t n;
   swift_env(sw, out, cap);

@@ -1,7 +1,8 @@
 /* Peak memory of S3 uploads (the child's peak RSS from wait4), against
  * Swift: from a file, pipe cp reads each part when it is sent and stays
  * under 32 MiB; from a stream it copies into part buffers and stays under
- * part size x (concurrency + 1) + 16 MiB; behind gzip it adds no more than
+ * part size x (concurrency + 1) + 16 MiB (`pipe run 'FILE | s3://...'` reads
+ * parts from the file as pipe cp does); behind gzip it adds no more than
  * that to what gzip itself uses. Sizes, not times. Skipped under ASan. */
 #include <criterion/criterion.h>
 #include <stdint.h>
@@ -67,6 +68,11 @@ Test(cli_s3_memory, uploads_stay_within_their_memory_bounds) {
            "s3://test/file 2>/dev/null", env, PIPE_BIN, sw.endpoint, src);
   file_kib = run_rss(cmd);
   cr_expect_leq(file_kib, 32 * 1024, "file upload: %ld KiB", file_kib);
+
+  snprintf(cmd, sizeof(cmd), "exec env %s %s run --no-progress --endpoint-url %s "
+           "'%s | s3://test/runfile' 2>/dev/null", env, PIPE_BIN, sw.endpoint, src);
+  file_kib = run_rss(cmd);
+  cr_expect_leq(file_kib, 32 * 1024, "pipe run 'file | s3://': %ld KiB", file_kib);
 
   snprintf(cmd, sizeof(cmd), "exec env %s %s cp --no-progress --part-size 8M "
            "--concurrency 4 --endpoint-url %s - s3://test/stream < %s 2>/dev/null",
