@@ -6,6 +6,7 @@
  * Each Test() starts its own Swift (about two seconds) and covers a family
  * of cases, to keep the file's runtime modest. */
 #include <criterion/criterion.h>
+#include <signal.h>
 #include <stdarg.h>
 #include <stdio.h>
 #include <stdlib.h>
@@ -389,6 +390,46 @@ Test(serve_s3, a_failed_upload_leaves_no_object_and_no_multipart_upload, .timeou
   cr_expect_eq(s3_objects(sw), 0);
   cr_expect_eq(s3_uploads_left(sw), 0);
   cr_assert_eq(serve_stop(s, 0), 0);
+  swift_stop(sw);
+}
+
+Test(serve_s3, a_shutdown_aborts_the_uploads_still_running_and_exits_0, .timeout = 120) {
+  swift_t* sw = start_swift();
+  serve_t* s = start_serve(sw->endpoint, "--grace 0.5");
+  cli_result_t r;
+  int i, left = 0;
+  /* A client that sends 12 of 20 MB, then waits: a multipart upload in
+   * flight when SIGTERM comes. */
+  r = serve_sh(s,
+               "/usr/bin/python3 -c 'import socket,time\n"
+               "s=socket.create_connection((\"127.0.0.1\",%d))\n"
+               "s.sendall(b\"PUT /v1/objects/slow HTTP/1.1\\r\\nHost: x\\r\\n"
+               "Content-Length: 20000000\\r\\n\\r\\n\")\n"
+               "s.sendall(b\"y\"*12000000)\n"
+               "time.sleep(20)' >/dev/null 2>&1 & echo $! > \"$D/client.pid\"",
+               s->port);
+  cr_assert_eq(r.status, 0, "%s", r.err);
+  cli_result_free(&r);
+  for (i = 0; i < 100 && left == 0; i++) {
+    left = s3_uploads_left(sw);
+    if (left == 0) sleep_ms(100);
+  }
+  cr_assert_eq(left, 1, "no multipart upload started");
+  {
+    char pidf[600];
+    FILE* f;
+    int cpid = 0;
+    snprintf(pidf, sizeof(pidf), "%s/client.pid", s->dir);
+    f = fopen(pidf, "r");
+    if (f != NULL) {
+      if (fscanf(f, "%d", &cpid) != 1) cpid = 0;
+      fclose(f);
+    }
+    cr_assert_eq(serve_stop(s, 0), 0); /* SIGTERM: drain, grace, abort */
+    cr_expect_eq(s3_uploads_left(sw), 0);
+    cr_expect_eq(s3_objects(sw), 0);
+    if (cpid > 0) kill(cpid, SIGTERM);
+  }
   swift_stop(sw);
 }
 
