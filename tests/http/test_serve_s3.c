@@ -6,6 +6,7 @@
  * Each Test() starts its own Swift (about two seconds) and covers a family
  * of cases, to keep the file's runtime modest. */
 #include <criterion/criterion.h>
+#include <signal.h>
 #include <stdarg.h>
 #include <stdio.h>
 #include <stdlib.h>
@@ -215,8 +216,24 @@ Test(serve_s3, put_and_post_store_objects_in_s3_that_aws_reads_back_sha256_equal
   free(key);
   cli_result_free(&r);
 
+  /* Four multipart uploads at once share the one S3 client: all intact. */
+  r = serve_sh(s, "for i in 1 2 3 4; do curl -sS -F \"f=@$D/big.bin\" \"$U/v1/uploads\" "
+                  "> \"$D/r$i\" & done; wait; cat \"$D\"/r?");
+  cr_assert_eq(r.status, 0, "%s", r.err);
+  {
+    int i;
+    for (i = 0; i < 4; i++) {
+      key = json_str(r.out, "key", i);
+      got = s3_sha(sw, key, "");
+      cr_assert_str_eq(got, sha_big, "%s", key);
+      free(got);
+      free(key);
+    }
+  }
+  cli_result_free(&r);
+
   cr_expect_eq(s3_uploads_left(sw), 0);
-  cr_expect_eq(s3_objects(sw), 5);
+  cr_expect_eq(s3_objects(sw), 9);
   cr_assert_eq(serve_stop(s, 0), 0);
   free(sha_big);
   free(sha_small);
@@ -376,6 +393,46 @@ Test(serve_s3, a_failed_upload_leaves_no_object_and_no_multipart_upload, .timeou
   swift_stop(sw);
 }
 
+Test(serve_s3, a_shutdown_aborts_the_uploads_still_running_and_exits_0, .timeout = 120) {
+  swift_t* sw = start_swift();
+  serve_t* s = start_serve(sw->endpoint, "--grace 0.5");
+  cli_result_t r;
+  int i, left = 0;
+  /* A client that sends 12 of 20 MB, then waits: a multipart upload in
+   * flight when SIGTERM comes. */
+  r = serve_sh(s,
+               "/usr/bin/python3 -c 'import socket,time\n"
+               "s=socket.create_connection((\"127.0.0.1\",%d))\n"
+               "s.sendall(b\"PUT /v1/objects/slow HTTP/1.1\\r\\nHost: x\\r\\n"
+               "Content-Length: 20000000\\r\\n\\r\\n\")\n"
+               "s.sendall(b\"y\"*12000000)\n"
+               "time.sleep(20)' >/dev/null 2>&1 & echo $! > \"$D/client.pid\"",
+               s->port);
+  cr_assert_eq(r.status, 0, "%s", r.err);
+  cli_result_free(&r);
+  for (i = 0; i < 100 && left == 0; i++) {
+    left = s3_uploads_left(sw);
+    if (left == 0) sleep_ms(100);
+  }
+  cr_assert_eq(left, 1, "no multipart upload started");
+  {
+    char pidf[600];
+    FILE* f;
+    int cpid = 0;
+    snprintf(pidf, sizeof(pidf), "%s/client.pid", s->dir);
+    f = fopen(pidf, "r");
+    if (f != NULL) {
+      if (fscanf(f, "%d", &cpid) != 1) cpid = 0;
+      fclose(f);
+    }
+    cr_assert_eq(serve_stop(s, 0), 0); /* SIGTERM: drain, grace, abort */
+    cr_expect_eq(s3_uploads_left(sw), 0);
+    cr_expect_eq(s3_objects(sw), 0);
+    if (cpid > 0) kill(cpid, SIGTERM);
+  }
+  swift_stop(sw);
+}
+
 /* GET /readyz until it answers `want` (at most ~15 s). */
 static int wait_ready(const serve_t* s, int want) {
   int i, code = 0;
@@ -400,6 +457,17 @@ Test(serve_s3, storage_failures_answer_502_or_503_json_and_leave_no_upload, .tim
   snprintf(big, sizeof(big), "%s/big.bin", s->dir);
   serve_make_file(big, BIG, 11);
   cr_assert_eq(wait_ready(s, 200), 200);
+  r = serve_sh(s, "curl -sS -f -T \"$D/big.bin\" \"$U/v1/objects/ok.bin\"");
+  cr_assert_eq(r.status, 0, "%s", r.err);
+  cli_result_free(&r);
+
+  /* Reads ride out SlowDown on every other GET: byte-exact. */
+  fproxy_faults(&fp, "{\"slowdown\": {\"every\": 2, \"method\": \"GET\"}}");
+  r = serve_sh(s, "curl -sS -f \"$U/v1/objects/ok.bin\" | cmp - \"$D/big.bin\" && "
+                  "curl -sS -f -r 7000000- \"$U/v1/objects/ok.bin\" | cmp - \"$D/big.bin\" -i 0:7000000");
+  cr_assert_eq(r.status, 0, "%s %s", r.out, r.err);
+  cli_result_free(&r);
+  cr_expect_gt(fproxy_count(&fp, "slowdown"), 0);
 
   /* S3 keeps answering SlowDown: 503 with Retry-After, after retries. */
   fproxy_faults(&fp, "{\"slowdown\": {\"every\": 1}}");
@@ -457,7 +525,7 @@ Test(serve_s3, storage_failures_answer_502_or_503_json_and_leave_no_upload, .tim
   cr_assert_eq(wait_ready(s, 200), 200);
 
   cr_expect_eq(s3_uploads_left(sw), 0);
-  cr_expect_eq(s3_objects(sw), 0);
+  cr_expect_eq(s3_objects(sw), 1); /* ok.bin only */
   cr_assert_eq(serve_stop(s, 0), 0);
   fproxy_stop(&fp);
   swift_stop(sw);
@@ -476,6 +544,21 @@ Test(serve_s3, bad_s3_settings_and_credentials_are_clear_errors) {
                NULL);
   cr_assert_eq(r.status, 2, "%d %s", r.status, r.out);
   cli_result_free(&r);
+  /* A bucket that does not exist: /readyz 503 naming the error, uploads
+   * 502, nothing created. */
+  {
+    char args[300];
+    snprintf(args, sizeof(args), "--store s3://nobucket/p --endpoint-url %s", sw->endpoint);
+    s = serve_start(args);
+    cr_assert_eq(wait_ready(s, 503), 503);
+    r = serve_sh(s, "curl -sS \"$U/readyz\"");
+    cr_assert(strstr(r.out, "ES3NOTFOUND") != NULL, "%s", r.out);
+    cli_result_free(&r);
+    r = serve_sh(s, "curl -sS -T /etc/hostname \"$U/v1/objects/x\" -w '\\n%%{http_code}'");
+    cr_assert_eq(http_code(r.out), 502, "%s %s", r.out, r.err);
+    cli_result_free(&r);
+    cr_assert_eq(serve_stop(s, 0), 0);
+  }
   /* A wrong secret: S3 says 403; the upload is 502 (the store refused us,
    * not the client), and no secret appears in the answer or the log. */
   setenv("AWS_SECRET_ACCESS_KEY", "wrong-secret-xyz", 1);
