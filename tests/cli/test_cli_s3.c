@@ -20,38 +20,6 @@ TestSuite(cli_s3, .timeout = 240);
 
 #define MIB (1024 * 1024)
 
-static void random_file(const char* path, size_t n, uint64_t seed) {
-  char* b = malloc(n ? n : 1);
-  size_t i;
-  uint64_t x = seed | 1;
-  cr_assert(b);
-  for (i = 0; i < n; i++) {
-    x ^= x << 13, x ^= x >> 7, x ^= x << 17;
-    b[i] = (char)(x >> 24);
-  }
-  cr_assert_eq(cli_write_file(path, b, n), 0);
-  free(b);
-}
-
-static void sha256_file(const char* path, char out[65]) {
-  size_t n = 0;
-  char* b = cli_read_file(path, &n);
-  cr_assert(b, "cannot read %s", path);
-  pipe__sigv4_sha256_hex(b, n, out);
-  free(b);
-}
-
-/* swift_env() with the profile files pointed at a missing path (no
- * error: as if there were none). Written when the config loader still
- * refused swift_env's /dev/null; kept, it is as good a "no profile". */
-static void pipe_env(const swift_t* sw, char* out, size_t cap) {
-  size_t n;
-  swift_env(sw, out, cap);
-  n = strlen(out);
-  snprintf(out + n, cap - n, " AWS_CONFIG_FILE=/nonexistent/config "
-           "AWS_SHARED_CREDENTIALS_FILE=/nonexistent/credentials");
-}
-
 /* Runs `ENV "$PIPE" ARGS` against the server. */
 static cli_result_t pipe_s3(const swift_t* sw, const char* fmt, ...)
     __attribute__((format(printf, 2, 3)));
@@ -61,7 +29,7 @@ static cli_result_t pipe_s3(const swift_t* sw, const char* fmt, ...) {
   va_start(ap, fmt);
   vsnprintf(args, sizeof(args), fmt, ap);
   va_end(ap);
-  pipe_env(sw, env, sizeof(env));
+  swift_pipe_env(sw, env, sizeof(env));
   strcpy(cmd, env);
   strcat(cmd, " \"$PIPE\" ");
   strcat(cmd, args);
@@ -87,20 +55,6 @@ static void server_etag(const swift_t* sw, const char* key, char* out, size_t ca
   cli_result_free(&r);
 }
 
-static int uploads_left(const swift_t* sw) {
-  char args[256];
-  cli_result_t r;
-  int n = 0;
-  const char* p;
-  snprintf(args, sizeof(args), "s3api list-multipart-uploads --bucket %s --output json",
-           sw->bucket);
-  r = swift_aws(sw, args, NULL);
-  cr_assert_eq(r.status, 0, "list-multipart-uploads: %s", r.err);
-  for (p = r.out; (p = strstr(p, "\"UploadId\"")) != NULL; p++) n++;
-  cli_result_free(&r);
-  return n;
-}
-
 Test(cli_s3, round_trips_every_size_both_ways_with_equal_sha256_and_etag) {
   static const size_t sizes[] = {0, 1, 5 * MIB, 5 * MIB + 1, 16 * MIB + 7};
   swift_t sw;
@@ -112,8 +66,8 @@ Test(cli_s3, round_trips_every_size_both_ways_with_equal_sha256_and_etag) {
     cli_result_t r;
     snprintf(src, sizeof(src), "%s/src%zu", tmp, i);
     snprintf(down, sizeof(down), "%s/down%zu", tmp, i);
-    random_file(src, sizes[i], 77 + i);
-    sha256_file(src, a);
+    swift_random_file(src, sizes[i], 77 + i);
+    swift_sha256_file(src, a);
 
     /* pipe up (from a file), aws down */
     r = pipe_s3(&sw, "cp --part-size 5M --endpoint-url %s %s s3://%s/up%zu", sw.endpoint,
@@ -133,7 +87,7 @@ Test(cli_s3, round_trips_every_size_both_ways_with_equal_sha256_and_etag) {
     r = swift_aws(&sw, args, NULL);
     cr_assert_eq(r.status, 0, "aws cp down: %s", r.err);
     cli_result_free(&r);
-    sha256_file(down, b);
+    swift_sha256_file(down, b);
     cr_expect_str_eq(a, b, "pipe up / aws down, %zu bytes", sizes[i]);
     unlink(down);
 
@@ -146,7 +100,7 @@ Test(cli_s3, round_trips_every_size_both_ways_with_equal_sha256_and_etag) {
                 sw.bucket, i, down);
     cr_assert_eq(r.status, 0, "pipe cp down: %s", r.err);
     cli_result_free(&r);
-    sha256_file(down, b);
+    swift_sha256_file(down, b);
     cr_expect_str_eq(a, b, "aws up / pipe down, %zu bytes", sizes[i]);
     r = pipe_s3(&sw, "cp --concurrency 1 --endpoint-url %s s3://%s/aws%zu - | sha256sum",
                 sw.endpoint, sw.bucket, i);
@@ -163,10 +117,10 @@ Test(cli_s3, round_trips_every_size_both_ways_with_equal_sha256_and_etag) {
     r = swift_aws(&sw, args, NULL);
     cr_assert_eq(r.status, 0, "aws cp down: %s", r.err);
     cli_result_free(&r);
-    sha256_file(down, b);
+    swift_sha256_file(down, b);
     cr_expect_str_eq(a, b, "stdin up / aws down, %zu bytes", sizes[i]);
   }
-  cr_expect_eq(uploads_left(&sw), 0, "no multipart upload left");
+  cr_expect_eq(swift_uploads_left(&sw), 0, "no multipart upload left");
   swift_stop(&sw);
   cli_rmtree(tmp);
   free(tmp);
@@ -180,8 +134,8 @@ Test(cli_s3, run_spec_gzips_into_s3_and_back_byte_exact) {
   swift_start(&sw, NULL);
   snprintf(src, sizeof(src), "%s/src", tmp);
   snprintf(down, sizeof(down), "%s/down", tmp);
-  random_file(src, 12 * MIB + 3, 5);
-  sha256_file(src, a);
+  swift_random_file(src, 12 * MIB + 3, 5);
+  swift_sha256_file(src, a);
   /* file | gzip | s3://: random data barely compresses, so 3 parts of 5M. */
   r = pipe_s3(&sw, "run --part-size 5M --endpoint-url %s '%s | gzip -1 | s3://%s/g.gz'",
               sw.endpoint, src, sw.bucket);
@@ -197,7 +151,7 @@ Test(cli_s3, run_spec_gzips_into_s3_and_back_byte_exact) {
               sw.endpoint, sw.bucket, down);
   cr_assert_eq(r.status, 0, "pipe run down: %s", r.err);
   cli_result_free(&r);
-  sha256_file(down, b);
+  swift_sha256_file(down, b);
   cr_expect_str_eq(a, b);
   /* -o s3:// on a one-stage command */
   r = pipe_s3(&sw, "gzip --endpoint-url %s %s -o s3://%s/o.gz", sw.endpoint, src,
@@ -219,7 +173,7 @@ Test(cli_s3, errors_say_no_such_bucket_or_key_and_bad_credentials_exit_4) {
   cli_result_t r;
   swift_start(&sw, NULL);
   snprintf(src, sizeof(src), "%s/src", tmp);
-  random_file(src, 1000, 9);
+  swift_random_file(src, 1000, 9);
   r = pipe_s3(&sw, "cp --endpoint-url %s %s s3://nosuchbucket/k", sw.endpoint, src);
   cr_expect_eq(r.status, 4, "%s", r.err);
   cr_expect(strstr(r.err, "s3://nosuchbucket/k: NoSuchBucket") != NULL, "%s", r.err);
@@ -230,7 +184,7 @@ Test(cli_s3, errors_say_no_such_bucket_or_key_and_bad_credentials_exit_4) {
   cr_expect(strstr(r.err, "NoSuchKey") != NULL, "%s", r.err);
   cli_result_free(&r);
   /* A wrong secret: refused, and the secret is not in the message. */
-  pipe_env(&sw, env, sizeof(env));
+  swift_pipe_env(&sw, env, sizeof(env));
   snprintf(cmd, sizeof(cmd), "%s AWS_SECRET_ACCESS_KEY=s3cr3tXYZ \"$PIPE\" cp "
            "--endpoint-url %s %s s3://%s/k", env, sw.endpoint, src, sw.bucket);
   r = cli_exec(cmd, NULL);
@@ -259,7 +213,7 @@ Test(cli_s3, sigint_during_an_upload_aborts_it_and_leaves_no_upload) {
   size_t sent = 0;
   char* chunk = calloc(1, MIB);
   swift_start(&sw, NULL);
-  pipe_env(&sw, env, sizeof(env));
+  swift_pipe_env(&sw, env, sizeof(env));
   cr_assert(chunk);
   cr_assert_eq(pipe(in), 0);
   pid = fork();
@@ -281,14 +235,14 @@ Test(cli_s3, sigint_during_an_upload_aborts_it_and_leaves_no_upload) {
   }
   {
     int tries;
-    for (tries = 0; tries < 100 && uploads_left(&sw) == 0; tries++) usleep(100000);
-    cr_assert_gt(uploads_left(&sw), 0, "the upload started");
+    for (tries = 0; tries < 100 && swift_uploads_left(&sw) == 0; tries++) usleep(100000);
+    cr_assert_gt(swift_uploads_left(&sw), 0, "the upload started");
   }
   kill(pid, SIGINT);
   cr_assert_eq(waitpid(pid, &st, 0), pid);
   close(in[1]);
   cr_expect(WIFEXITED(st) && WEXITSTATUS(st) == 130, "exit status %d", st);
-  cr_expect_eq(uploads_left(&sw), 0, "the upload was aborted");
+  cr_expect_eq(swift_uploads_left(&sw), 0, "the upload was aborted");
   free(chunk);
   swift_stop(&sw);
 }
@@ -307,18 +261,18 @@ Test(cli_s3, ls_lists_and_cleanup_aborts_leftover_uploads) {
   cr_assert_eq(r.status, 0, "%s", r.err);
   cr_expect(strstr(r.out, " 0 dir/a\n") != NULL, "%s", r.out);
   cli_result_free(&r);
-  cr_assert_eq(uploads_left(&sw), 1);
+  cr_assert_eq(swift_uploads_left(&sw), 1);
   r = pipe_s3(&sw, "s3 cleanup --older-than 1h --endpoint-url %s s3://%s/dir/",
               sw.endpoint, sw.bucket);
   cr_assert_eq(r.status, 0, "%s", r.err);
   cr_expect(strstr(r.out, "kept") != NULL, "%s", r.out);
   cli_result_free(&r);
-  cr_expect_eq(uploads_left(&sw), 1, "a young upload is kept");
+  cr_expect_eq(swift_uploads_left(&sw), 1, "a young upload is kept");
   r = pipe_s3(&sw, "s3 cleanup --endpoint-url %s s3://%s/dir/", sw.endpoint, sw.bucket);
   cr_assert_eq(r.status, 0, "%s", r.err);
   cr_expect(strstr(r.out, "aborted") != NULL, "%s", r.out);
   cr_expect(strstr(r.out, "s3://test/dir/left") != NULL, "%s", r.out);
   cli_result_free(&r);
-  cr_expect_eq(uploads_left(&sw), 0);
+  cr_expect_eq(swift_uploads_left(&sw), 0);
   swift_stop(&sw);
 }

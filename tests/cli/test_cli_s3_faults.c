@@ -21,46 +21,6 @@ TestSuite(cli_s3_faults, .timeout = 240);
 
 #define MIB (1024 * 1024)
 
-static void random_file(const char* path, size_t n, uint64_t seed) {
-  char* b = malloc(n);
-  size_t i;
-  uint64_t x = seed | 1;
-  cr_assert(b);
-  for (i = 0; i < n; i++) {
-    x ^= x << 13, x ^= x >> 7, x ^= x << 17;
-    b[i] = (char)(x >> 24);
-  }
-  cr_assert_eq(cli_write_file(path, b, n), 0);
-  free(b);
-}
-
-static void sha256_file(const char* path, char out[65]) {
-  size_t n = 0;
-  char* b = cli_read_file(path, &n);
-  cr_assert(b, "cannot read %s", path);
-  pipe__sigv4_sha256_hex(b, n, out);
-  free(b);
-}
-
-static void pipe_env(const swift_t* sw, char* out, size_t cap) {
-  size_t n;
-  swift_env(sw, out, cap);
-  n = strlen(out);
-  snprintf(out + n, cap - n, " AWS_CONFIG_FILE=/nonexistent/config "
-           "AWS_SHARED_CREDENTIALS_FILE=/nonexistent/credentials");
-}
-
-static int uploads_left(const swift_t* sw) {
-  cli_result_t r = swift_aws(sw, "s3api list-multipart-uploads --bucket test --output json",
-                             NULL);
-  int n = 0;
-  const char* p;
-  cr_assert_eq(r.status, 0, "list-multipart-uploads: %s", r.err);
-  for (p = r.out; (p = strstr(p, "\"UploadId\"")) != NULL; p++) n++;
-  cli_result_free(&r);
-  return n;
-}
-
 /* The object as aws-cli reads it straight from Swift, hashed. */
 static void stored_sha(const swift_t* sw, const char* key, const char* tmp, char out[65]) {
   char args[1024], path[512];
@@ -70,7 +30,7 @@ static void stored_sha(const swift_t* sw, const char* key, const char* tmp, char
   r = swift_aws(sw, args, NULL);
   cr_assert_eq(r.status, 0, "aws cp: %s", r.err);
   cli_result_free(&r);
-  sha256_file(path, out);
+  swift_sha256_file(path, out);
   unlink(path);
 }
 
@@ -111,9 +71,9 @@ Test(cli_s3_faults, slowdown_resets_and_a_200_error_on_complete_are_ridden_out) 
                "\"reset\": {\"query\": \"partNumber\", \"times\": 2}, "
                "\"complete_error\": {\"times\": 1}}");
   snprintf(src, sizeof(src), "%s/src", tmp);
-  random_file(src, 16 * MIB + 11, 21);
-  sha256_file(src, a);
-  pipe_env(&sw, env, sizeof(env));
+  swift_random_file(src, 16 * MIB + 11, 21);
+  swift_sha256_file(src, a);
+  swift_pipe_env(&sw, env, sizeof(env));
   snprintf(cmd, sizeof(cmd), "%s \"$PIPE\" cp --part-size 5M --endpoint-url %s %s "
            "s3://test/faulty", env, fp.url, src);
   r = cli_exec(cmd, NULL);
@@ -124,7 +84,7 @@ Test(cli_s3_faults, slowdown_resets_and_a_200_error_on_complete_are_ridden_out) 
   cr_expect_eq(fproxy_count(&fp, "complete_error"), 1);
   stored_sha(&sw, "faulty", tmp, b);
   cr_expect_str_eq(a, b, "the object is byte-exact");
-  cr_expect_eq(uploads_left(&sw), 0);
+  cr_expect_eq(swift_uploads_left(&sw), 0);
   /* The same from a stream (parts copied into the sink's buffers). */
   fproxy_faults(&fp, "{\"slowdown\": {\"every\": 4}, "
                      "\"reset\": {\"query\": \"partNumber\", \"times\": 1}}");
@@ -144,7 +104,7 @@ Test(cli_s3_faults, slowdown_resets_and_a_200_error_on_complete_are_ridden_out) 
   cr_expect(strncmp(r.out, a, 64) == 0, "download through 503s");
   cli_result_free(&r);
   cr_expect_gt(fproxy_count(&fp, "slowdown"), 0);
-  cr_expect_eq(uploads_left(&sw), 0);
+  cr_expect_eq(swift_uploads_left(&sw), 0);
   fproxy_stop(&fp);
   swift_stop(&sw);
   cli_rmtree(tmp);
@@ -183,9 +143,9 @@ Test(cli_s3_faults, downloads_cut_short_resume_where_they_stopped) {
   swift_start(&sw, NULL);
   fproxy_start(&fp, sw.port, NULL);
   snprintf(src, sizeof(src), "%s/src", tmp);
-  random_file(src, 12 * MIB + 5, 24);
-  sha256_file(src, a);
-  pipe_env(&sw, env, sizeof(env));
+  swift_random_file(src, 12 * MIB + 5, 24);
+  swift_sha256_file(src, a);
+  swift_pipe_env(&sw, env, sizeof(env));
   snprintf(cmd, sizeof(cmd), "%s \"$PIPE\" cp --part-size 5M --endpoint-url %s %s "
            "s3://test/cut", env, fp.url, src);
   r = cli_exec(cmd, NULL);
@@ -235,9 +195,9 @@ Test(cli_s3_faults, connections_refused_for_30_s_mid_upload_are_ridden_out) {
   fproxy_start(&fp, sw.port,
                "{\"refuse\": {\"seconds\": 30, \"after_requests\": 3}}");
   snprintf(src, sizeof(src), "%s/src", tmp);
-  random_file(src, 16 * MIB, 22);
-  sha256_file(src, a);
-  pipe_env(&sw, env, sizeof(env));
+  swift_random_file(src, 16 * MIB, 22);
+  swift_sha256_file(src, a);
+  swift_pipe_env(&sw, env, sizeof(env));
   snprintf(cmd, sizeof(cmd), "%s \"$PIPE\" cp --part-size 5M --endpoint-url %s %s "
            "s3://test/outage", env, fp.url, src);
   r = cli_exec(cmd, NULL);
@@ -245,7 +205,7 @@ Test(cli_s3_faults, connections_refused_for_30_s_mid_upload_are_ridden_out) {
   cli_result_free(&r);
   stored_sha(&sw, "outage", tmp, b);
   cr_expect_str_eq(a, b);
-  cr_expect_eq(uploads_left(&sw), 0);
+  cr_expect_eq(swift_uploads_left(&sw), 0);
   fproxy_stop(&fp);
   swift_stop(&sw);
   cli_rmtree(tmp);
@@ -268,7 +228,7 @@ Test(cli_s3_faults, a_server_gone_for_good_fails_cleanly_and_cleanup_removes_the
   cli_result_t r;
   swift_start(&sw, NULL);
   fproxy_start(&fp, sw.port, NULL);
-  pipe_env(&sw, env, sizeof(env));
+  swift_pipe_env(&sw, env, sizeof(env));
   snprintf(errpath, sizeof(errpath), "%s/err", tmp);
   cr_assert_eq(pipe(in), 0);
   snprintf(cmd, sizeof(cmd), "exec env %s %s cp --part-size 5M --max-attempts 3 "
@@ -280,8 +240,8 @@ Test(cli_s3_faults, a_server_gone_for_good_fails_cleanly_and_cleanup_removes_the
     cr_assert(w > 0);
     sent += (size_t)w;
   }
-  for (tries = 0; tries < 100 && uploads_left(&sw) == 0; tries++) usleep(100000);
-  cr_assert_gt(uploads_left(&sw), 0, "the upload started");
+  for (tries = 0; tries < 100 && swift_uploads_left(&sw) == 0; tries++) usleep(100000);
+  cr_assert_gt(swift_uploads_left(&sw), 0, "the upload started");
   fproxy_post(&fp, "/down");
   while (sent < 16 * MIB) {
     ssize_t w = write(in[1], chunk, MIB);
@@ -296,7 +256,7 @@ Test(cli_s3_faults, a_server_gone_for_good_fails_cleanly_and_cleanup_removes_the
   cr_expect(strstr(err, "could not be aborted") != NULL, "%s", err);
   cr_expect(strstr(err, "pipe s3 cleanup s3://test/gone") != NULL, "%s", err);
   free(err);
-  cr_expect_eq(uploads_left(&sw), 1, "the upload is left while the server is gone");
+  cr_expect_eq(swift_uploads_left(&sw), 1, "the upload is left while the server is gone");
   fproxy_post(&fp, "/up");
   snprintf(cmd, sizeof(cmd), "%s \"$PIPE\" s3 cleanup --endpoint-url %s s3://test/gone",
            env, fp.url);
@@ -304,7 +264,7 @@ Test(cli_s3_faults, a_server_gone_for_good_fails_cleanly_and_cleanup_removes_the
   cr_expect_eq(r.status, 0, "%s", r.err);
   cr_expect(strstr(r.out, "aborted") != NULL, "%s", r.out);
   cli_result_free(&r);
-  cr_expect_eq(uploads_left(&sw), 0, "cleanup removed it");
+  cr_expect_eq(swift_uploads_left(&sw), 0, "cleanup removed it");
   free(chunk);
   fproxy_stop(&fp);
   swift_stop(&sw);
@@ -326,9 +286,9 @@ Test(cli_s3_faults, sigint_during_a_stall_aborts_the_upload_at_once) {
   swift_start(&sw, NULL);
   fproxy_start(&fp, sw.port, "{\"stall\": {\"query\": \"partNumber=2\"}}");
   snprintf(src, sizeof(src), "%s/src", tmp);
-  random_file(src, 12 * MIB, 23);
+  swift_random_file(src, 12 * MIB, 23);
   snprintf(errpath, sizeof(errpath), "%s/err", tmp);
-  pipe_env(&sw, env, sizeof(env));
+  swift_pipe_env(&sw, env, sizeof(env));
   snprintf(cmd, sizeof(cmd), "exec env %s %s cp --part-size 5M --endpoint-url %s %s "
            "s3://test/stall", env, PIPE_BIN, fp.url, src);
   pid = spawn(cmd, -1, errpath);
@@ -345,7 +305,7 @@ Test(cli_s3_faults, sigint_during_a_stall_aborts_the_upload_at_once) {
   kill(pid, SIGINT);
   rc = wait_exit(pid);
   cr_expect_eq(rc, 130, "interrupted");
-  cr_expect_eq(uploads_left(&sw), 0, "the upload was aborted");
+  cr_expect_eq(swift_uploads_left(&sw), 0, "the upload was aborted");
   fproxy_stop(&fp);
   swift_stop(&sw);
   cli_rmtree(tmp);

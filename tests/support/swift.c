@@ -3,6 +3,8 @@
  * KEY=VALUE lines start-swift prints. */
 #include "support/swift.h"
 
+#include "codec/sigv4.h"
+
 #include <criterion/criterion.h>
 #include <errno.h>
 #include <signal.h>
@@ -153,4 +155,47 @@ cli_result_t swift_aws(const swift_t* sw, const char* args,
   r = cli_exec(cmd, stdin_bytes);
   free(cmd);
   return r;
+}
+
+void swift_pipe_env(const swift_t* sw, char* out, size_t cap) {
+  size_t n;
+  swift_env(sw, out, cap);
+  n = strlen(out);
+  snprintf(out + n, cap - n, " AWS_CONFIG_FILE=/nonexistent/config "
+           "AWS_SHARED_CREDENTIALS_FILE=/nonexistent/credentials");
+}
+
+int swift_uploads_left(const swift_t* sw) {
+  char args[256];
+  cli_result_t r;
+  int n = 0;
+  const char* p;
+  snprintf(args, sizeof(args), "s3api list-multipart-uploads --bucket %s --output json",
+           sw->bucket);
+  r = swift_aws(sw, args, NULL);
+  cr_assert_eq(r.status, 0, "list-multipart-uploads: %s", r.err);
+  for (p = r.out; (p = strstr(p, "\"UploadId\"")) != NULL; p++) n++;
+  cli_result_free(&r);
+  return n;
+}
+
+void swift_random_file(const char* path, size_t n, uint64_t seed) {
+  char* b = malloc(n ? n : 1);
+  size_t i;
+  uint64_t x = seed | 1;
+  cr_assert(b);
+  for (i = 0; i < n; i++) {
+    x ^= x << 13, x ^= x >> 7, x ^= x << 17;
+    b[i] = (char)(x >> 24);
+  }
+  cr_assert_eq(cli_write_file(path, b, n), 0);
+  free(b);
+}
+
+void swift_sha256_file(const char* path, char out[65]) {
+  size_t n = 0;
+  char* b = cli_read_file(path, &n);
+  cr_assert(b, "cannot read %s", path);
+  pipe__sigv4_sha256_hex(b, n, out);
+  free(b);
 }

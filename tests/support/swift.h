@@ -17,6 +17,7 @@
 #ifndef TESTS_SUPPORT_SWIFT_H
 #define TESTS_SUPPORT_SWIFT_H
 
+#include <stdint.h>
 #include <sys/types.h>
 
 #include "support/cli_exec.h"
@@ -67,5 +68,19 @@ cli_result_t swift_aws(const swift_t* sw, const char* args,
  *  AWS_SHARED_CREDENTIALS_FILE=/dev/null AWS_ENDPOINT_URL='http://...'",
  *  written to out (cap bytes); for a cli_exec command line prefix. */
 void swift_env(const swift_t* sw, char* out, size_t cap);
+
+/** swift_env() with the profile files pointed at a missing path (no error:
+ *  as if there were none): the prefix for `"$PIPE"` command lines. */
+void swift_pipe_env(const swift_t* sw, char* out, size_t cap);
+
+/** Number of multipart uploads left in the bucket (aws s3api
+ *  list-multipart-uploads). */
+int swift_uploads_left(const swift_t* sw);
+
+/** Writes n pseudo-random bytes (xorshift from seed) to path. */
+void swift_random_file(const char* path, size_t n, uint64_t seed);
+
+/** Lowercase hex SHA-256 of the file at path. */
+void swift_sha256_file(const char* path, char out[65]);
 
 #endif
