@@ -398,7 +398,7 @@ int cli_stage_command(const cli_command_t* cmd, int argc, char** argv) {
     } else if (c.output == NULL || strcmp(c.output, "-") == 0) {
       r = pipe_stdout_sink_new(pl, NULL);
     } else {
-      pipe_file_sink_config_t fc = {c.output, 1};
+      pipe_file_sink_config_t fc = {.path = c.output, .fsync = 1};
       r = pipe_file_sink_new(pl, &fc, NULL);
     }
   }

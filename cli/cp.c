@@ -126,7 +126,7 @@ int cli_cp_command(const cli_command_t* cmd, int argc, char** argv) {
   } else if (is_std(dst)) {
     r = pipe_stdout_sink_new(pl, NULL);
   } else {
-    pipe_file_sink_config_t fc = {dst, 1};
+    pipe_file_sink_config_t fc = {.path = dst, .fsync = 1};
     r = pipe_file_sink_new(pl, &fc, NULL);
   }
   if (r < 0) goto fail;

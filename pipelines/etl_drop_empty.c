@@ -133,7 +133,7 @@ int main(int argc, char** argv) {
     return 2;
   }
   pipe_file_source_config_t in = {argv[1]};
-  pipe_file_sink_config_t out = {argv[2], 1};
+  pipe_file_sink_config_t out = {.path = argv[2], .fsync = 1};
   uv_loop_init(&loop);
   if (pipe_pipeline_new(&loop, NULL, &pl) < 0) return 3;
   if (pipe_file_source_new(pl, &in, NULL) < 0 ||

@@ -13,7 +13,7 @@ int main(int argc, char** argv) {
   uv_loop_t* loop = uv_default_loop();
   pipe_pipeline_t* pl;
   pipe_file_source_config_t in = {argc > 1 ? argv[1] : "big.csv"};
-  pipe_file_sink_config_t out = {argc > 2 ? argv[2] : "big.json", 1};
+  pipe_file_sink_config_t out = {.path = argc > 2 ? argv[2] : "big.json", .fsync = 1};
   const pipe_error_t* err;
   int status;
   pipe_pipeline_new(loop, NULL, &pl);

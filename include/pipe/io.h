@@ -44,7 +44,19 @@ PIPE_EXTERN int pipe_stdin_source_new(pipe_pipeline_t* pl, pipe_stage_t** out);
 typedef struct pipe_file_sink_config_s {
   const char* path;  /* copied */
   int fsync;         /* 1: fsync before rename (default in the CLI) */
+  int direct_io;     /* 1: write the temp file with O_DIRECT through
+                        PIPE_FILE_SINK_DIRECT_MEM bytes of aligned staging
+                        of the sink's own, so the bytes never pass through
+                        the page cache (for data not read back soon: the
+                        server's uploads; MinIO writes its objects so).
+                        Where the filesystem refuses O_DIRECT (tmpfs) the
+                        same bytes are written buffered. In-place targets
+                        (devices, FIFOs, fd links) are always buffered. */
 } pipe_file_sink_config_t;
+
+/** Memory a file sink with direct_io holds besides its queue (two staging
+ *  buffers of 512 KiB). */
+#define PIPE_FILE_SINK_DIRECT_MEM ((size_t)1 << 20)
 
 PIPE_EXTERN int pipe_file_sink_new(pipe_pipeline_t* pl, const pipe_file_sink_config_t* cfg,
                        pipe_stage_t** out);

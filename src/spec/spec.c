@@ -847,7 +847,7 @@ int pipe_spec_build(const pipe_spec_t* spec, pipe_pipeline_t* pl,
   } else {
     /* fsync before the rename, as the CLI does: a spec names a durable
      * output. */
-    pipe_file_sink_config_t fc = {snk->words[0].text, 1};
+    pipe_file_sink_config_t fc = {.path = snk->words[0].text, .fsync = 1};
     r = pipe_file_sink_new(pl, &fc, NULL);
   }
   if (r < 0) return build_failed(snk, "sink", r, err);

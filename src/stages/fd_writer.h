@@ -15,6 +15,16 @@
  * was called and every byte is written, or with the error of the first
  * failed write (the queue is then dropped and later writes are refused).
  *
+ * Direct mode (pipe__fd_writer_set_direct, fs mode on a regular file): the
+ * bytes go through two aligned staging buffers written with O_DIRECT, so
+ * they never pass through the page cache. Each buffer taken from upstream
+ * is copied into the staging buffer being filled and released at once; a
+ * full staging buffer is written while the other fills (every write but
+ * the last is PIPE__FD_DIRECT_CHUNK bytes at an aligned offset, as O_DIRECT
+ * requires). The tail of the file, shorter than a chunk, is written with
+ * O_DIRECT cleared again. A filesystem that refuses O_DIRECT (at the fcntl
+ * or at the first write: EINVAL) gets the same bytes written buffered.
+ *
  * Not installed; loop thread only.
  */
 #ifndef PIPE_STAGES_FD_WRITER_H
@@ -24,6 +34,11 @@
 #include <uv.h>
 
 #include "pipe/stage.h"
+
+/* Direct mode: bytes per staging buffer (two per writer), a multiple of
+ * every logical block size O_DIRECT asks alignment to (512 or 4096). */
+#define PIPE__FD_DIRECT_CHUNK ((size_t)512 << 10)
+#define PIPE__FD_DIRECT_ALIGN ((size_t)4096)
 
 typedef struct pipe_fd_writer_s pipe_fd_writer_t;
 typedef void (*pipe__fd_writer_cb)(pipe_fd_writer_t* w, int status);
@@ -47,6 +62,14 @@ struct pipe_fd_writer_s {
   size_t hwm; /* PIPE_FULL at count >= hwm */
   pipe__fd_writer_cb done;
   pipe__fd_writer_cb idle; /* after destroy: nothing in flight any more */
+  /* Direct mode (dbuf[0] != NULL): dbuf[dfill] is being filled, dlen[i]
+   * bytes are in dbuf[i]; while busy, dbuf[dwrite] is in the request
+   * (dlen[dwrite] bytes from doff). Both buffers are the writer's. */
+  char* dbuf[2];
+  size_t dlen[2];
+  size_t doff;
+  unsigned dfill, dwrite;
+  unsigned odirect : 1;    /* O_DIRECT is set on fd now */
   unsigned busy : 1;       /* req in flight (the stage is held) */
   unsigned full : 1;       /* we answered PIPE_FULL: drain when below hwm */
   unsigned ending : 1;     /* pipe__fd_writer_end() called */
@@ -59,6 +82,14 @@ struct pipe_fd_writer_s {
  *  there on; -1: write at the fd's position (stdout, O_APPEND files). */
 void pipe__fd_writer_init_fs(pipe_fd_writer_t* w, pipe_stage_t* s, uv_file fd,
                              int64_t offset, pipe__fd_writer_cb done);
+
+/** fs mode, before the first write, on a regular file opened for writing
+ *  from offset 0 (a fresh temp file): writes through O_DIRECT with
+ *  2 x PIPE__FD_DIRECT_CHUNK bytes of staging (see above). Returns 0 when
+ *  direct mode is on, PIPE_ENOMEM, or the error of setting O_DIRECT on fd
+ *  (EINVAL on filesystems without it): the writer then stays buffered and
+ *  works as before, so the caller may ignore the result. */
+int pipe__fd_writer_set_direct(pipe_fd_writer_t* w);
 
 /** Writes with uv_write to an initialized stream (borrowed: the caller
  *  closes it, which cancels a write in flight). */

@@ -71,6 +71,9 @@
 #include "stages/fd_writer.h"
 #include "stages/stdio_stream.h"
 
+_Static_assert(PIPE_FILE_SINK_DIRECT_MEM == 2 * PIPE__FD_DIRECT_CHUNK,
+               "io.h states what direct mode holds");
+
 enum { PH_IDLE, PH_OPENING, PH_WRITING, PH_FSYNC_FILE, PH_FSYNC_DIR, PH_DONE };
 
 #define FIFO_POLL_MS 50
@@ -95,6 +98,7 @@ typedef struct file_sink_s {
   int phase;
   int committed; /* renamed over the target: nothing to undo */
   int direct;    /* target is a device or FIFO: written in place */
+  int direct_io; /* asked: O_DIRECT on the temp file (fd_writer.h) */
   int destroyed;
   int cleaned;
   int fs_busy;
@@ -528,6 +532,12 @@ static int file_sink_start(pipe_stage_t* s) {
   if (err < 0) return fail_create(fs, err);
   if (exists) copy_owner_and_mode(fs->fd, &st);
   pipe__fd_writer_init_fs(&fs->writer, s, fs->fd, 0, sink_writer_done);
+  /* Refused O_DIRECT (tmpfs, some FUSE and network filesystems) is no
+   * error: the writer stays buffered. Out of memory is one. */
+  if (fs->direct_io && pipe__fd_writer_set_direct(&fs->writer) == PIPE_ENOMEM) {
+    pipe_stage_fail(s, PIPE_ENOMEM, "cannot write %s: out of memory", fs->path);
+    return PIPE_ENOMEM;
+  }
   fs->writer_ready = 1;
   fs->phase = PH_WRITING;
   return 0;
@@ -606,6 +616,7 @@ int pipe_file_sink_new(pipe_pipeline_t* pl, const pipe_file_sink_config_t* cfg,
   fs = (file_sink_t*)s;
   fs->path = path;
   fs->fsync = cfg->fsync;
+  fs->direct_io = cfg->direct_io;
   fs->fd = fs->dirfd = -1;
   fs->fsreq.data = fs;
   if (out != NULL) *out = s;

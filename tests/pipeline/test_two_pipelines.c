@@ -49,7 +49,7 @@ static pipe_pipeline_t* new_pipeline(run_t* r, const char* in, const char* out,
                                      int gzip) {
   pipe_pipeline_t* pl = th_pipeline(NULL);
   pipe_file_source_config_t sc = {in};
-  pipe_file_sink_config_t kc = {out, 0};
+  pipe_file_sink_config_t kc = {.path = out, .fsync = 0};
   cr_assert_eq(pipe_file_source_new(pl, &sc, NULL), 0);
   if (gzip)
     cr_assert_eq(pipe_gzip_new(pl, &(pipe_gzip_config_t){.threads = 1}, NULL), 0);
