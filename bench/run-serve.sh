@@ -20,7 +20,14 @@
 #   pipe       build/pipe serve --listen 127.0.0.1:0 --port-file F --store DIR
 #   node       node bench/node/busboy-server.js --port 0 --store DIR
 # The store is a fresh folder under DATA_DIR for every run (same disk for
-# both). Per run: wall time of the whole load, the server's CPU seconds
+# both). With STORE=s3 both store into the Swift s3api harness instead
+# (tests/integration/swift/start-swift, devices on SWIFT_BASE, default
+# /dev/shm): pipe with `--store s3://bench/<run> --endpoint-url E`, node
+# with `--s3 s3://bench/<run>` (@aws-sdk/lib-storage Upload, its defaults:
+# 5 MiB parts, 4 at once; pipe: 8 MiB, 4). Swift runs on the same two
+# cores and bounds the throughput of both; only the server's own CPU is
+# counted. Receipts are checked as below, and one stored object per run is
+# read back with aws-cli and hashed. Per run: wall time of the whole load, the server's CPU seconds
 # (utime+stime from /proc/PID/stat at the end of the load, the server's own
 # start-up excluded by reading it once before the load too) and its peak RSS
 # (VmHWM from /proc/PID/status). The table reports medians over RUNS, MB/s of
@@ -28,7 +35,7 @@
 # peak RSS, and pipe's ratios to node.
 #
 # Environment:
-#   RUNS=3  LOADS="many big many-gzip big-gzip"  SERVERS="pipe node"
+#   RUNS=3  LOADS="many big many-gzip big-gzip"  SERVERS="pipe node"  STORE=dir|s3
 #   PIPE_BIN=build/pipe  DATA_DIR=bench/data  OUT=FILE (default bench/data/report-serve-<date>.md)
 set -euo pipefail
 export LC_ALL=C
@@ -61,15 +68,47 @@ f32=$DATA/upload-32m.bin f512=$DATA/upload-512m.bin
 # really compresses it): both ends of what gzip costs.
 sha32=$(sha256sum "$f32" | cut -d' ' -f1) sha512=$(sha256sum "$f512" | cut -d' ' -f1)
 
-SRV_PID= SRV_PORT= STORE=
+STORE_KIND=${STORE:-dir}
+AWS=/usr/bin/aws
+if [ "$STORE_KIND" = s3 ]; then
+  [ -x "$AWS" ] || die "STORE=s3 needs Debian's awscli"
+  SWIFT_BASE=${SWIFT_BASE:-/dev/shm}
+  SWIFT_DIR=$(mktemp -d "$SWIFT_BASE/pipe-bench-swift.XXXXXX")
+  AWS_TMP=$(mktemp -d "${TMPDIR:-/tmp}/pipe-bench-serve.XXXXXX")
+  trap '"$ROOT/tests/integration/swift/stop-swift" "$SWIFT_DIR" || true; rm -rf "$AWS_TMP"' EXIT
+  log "starting Swift in $SWIFT_DIR"
+  "$ROOT/tests/integration/swift/start-swift" --bucket bench --watch $$ "$SWIFT_DIR" > /dev/null
+  # shellcheck disable=SC1091
+  . "$SWIFT_DIR/env"
+  # The server's credentials and nothing from the machine (as run-s3.sh).
+  : > "$AWS_TMP/empty"
+  export AWS_ACCESS_KEY_ID AWS_SECRET_ACCESS_KEY AWS_REGION AWS_DEFAULT_REGION=$AWS_REGION
+  export AWS_ENDPOINT_URL=$ENDPOINT AWS_CONFIG_FILE=$AWS_TMP/empty AWS_SHARED_CREDENTIALS_FILE=$AWS_TMP/empty
+  export AWS_EC2_METADATA_DISABLED=true AWS_PAGER= NODE_NO_WARNINGS=1
+  unset AWS_CA_BUNDLE AWS_PROFILE AWS_SESSION_TOKEN
+elif [ "$STORE_KIND" != dir ]; then
+  die "STORE=$STORE_KIND: dir or s3"
+fi
+
+SRV_PID= SRV_PORT= STORE= S3URL=
 start_server() { # NAME
   STORE=$(mktemp -d "$DATA/store.XXXX")
   local out=$STORE.out
-  case $1 in
-    pipe) "$PIPE_BIN" serve --listen 127.0.0.1:0 --port-file "$STORE.port" --store "$STORE" \
-            > "$out" 2> "$STORE.log" & ;;
-    node) node "$BENCH/node/busboy-server.js" --port 0 --store "$STORE" > "$out" 2> "$STORE.log" & ;;
-  esac
+  if [ "$STORE_KIND" = s3 ]; then
+    S3URL=s3://bench/$1-$(basename "$STORE")
+    case $1 in
+      pipe) "$PIPE_BIN" serve --listen 127.0.0.1:0 --port-file "$STORE.port" --store "$S3URL" \
+              --endpoint-url "$ENDPOINT" > "$out" 2> "$STORE.log" & ;;
+      node) node "$BENCH/node/busboy-server.js" --port 0 --s3 "$S3URL" --endpoint-url "$ENDPOINT" \
+              > "$out" 2> "$STORE.log" & ;;
+    esac
+  else
+    case $1 in
+      pipe) "$PIPE_BIN" serve --listen 127.0.0.1:0 --port-file "$STORE.port" --store "$STORE" \
+              > "$out" 2> "$STORE.log" & ;;
+      node) node "$BENCH/node/busboy-server.js" --port 0 --store "$STORE" > "$out" 2> "$STORE.log" & ;;
+    esac
+  fi
   SRV_PID=$!
   for _ in $(seq 100); do
     [ -s "$STORE.port" ] && { SRV_PORT=$(cat "$STORE.port"); return 0; }
@@ -84,6 +123,18 @@ stop_server() {
   kill "$SRV_PID" 2> /dev/null || true
   wait "$SRV_PID" 2> /dev/null || true
   rm -rf "$STORE" "$STORE.out" "$STORE.log" "$STORE.port"
+  # Swift keeps its devices in memory (/dev/shm): empty the run's prefix.
+  if [ "$STORE_KIND" = s3 ]; then
+    "$AWS" --endpoint-url "$ENDPOINT" s3 rm --recursive --only-show-errors "$S3URL/" || true
+  fi
+}
+# stored_bytes KEY: the stored object's bytes on stdout.
+stored_bytes() {
+  if [ "$STORE_KIND" = s3 ]; then
+    "$AWS" --endpoint-url "$ENDPOINT" s3 cp --only-show-errors "$S3URL/$1" -
+  else
+    cat "$STORE/$1"
+  fi
 }
 cpu_ticks() { awk '{print $14 + $15}' "/proc/$SRV_PID/stat"; }
 peak_kib() { awk '/VmHWM/ {print $2}' "/proc/$SRV_PID/status"; }
@@ -97,14 +148,16 @@ export -f upload
 # check_receipts FILE WANT_SHA GZIP: every receipt names the right bytes.
 check_receipts() {
   local n bad=0
+  local key
   n=$(grep -c '"sha256"' "$1" || true)
+  key=$(grep -o '"key":"[^"]*"' "$1" | head -1 | cut -d'"' -f4)
   if [ "$3" = 0 ]; then
     bad=$(grep -o '"sha256":"[0-9a-f]*"' "$1" | grep -vc "$2" || true)
+    # and one stored object read back whole
+    [ "$(stored_bytes "$key" | sha256sum | cut -d' ' -f1)" = "$2" ] || bad=$((bad + 1))
   else
     # The stored object is gzip: check one of them whole.
-    local key
-    key=$(grep -o '"key":"[^"]*"' "$1" | head -1 | cut -d'"' -f4)
-    [ "$(gzip -dc "$STORE/$key" | sha256sum | cut -d' ' -f1)" = "$2" ] || bad=1
+    [ "$(stored_bytes "$key" | gzip -dc | sha256sum | cut -d' ' -f1)" = "$2" ] || bad=1
   fi
   echo "$n $bad"
 }
@@ -153,7 +206,7 @@ done
 med() { tr ' ' '\n' | grep . | median; }
 maxv() { tr ' ' '\n' | grep . | sort -g | tail -1; }
 {
-  echo "## pipe serve vs node:http + busboy ($(date -u +%Y-%m-%d))"
+  echo "## pipe serve vs node:http + busboy, store: $STORE_KIND ($(date -u +%Y-%m-%d))"
   echo
   host_line
   echo "- runs: $RUNS per load and server, interleaved; medians"
