@@ -170,7 +170,7 @@ unsigned pipe__default_cpu_jobs(void) {
     unsigned long p = strtoul(v, &end, 10);
     if (*end == '\0' && p > 0) pool = p > 1024 ? 1024 : (unsigned)p;
   }
-  if (pool > 1 && n > pool - 1) n = pool - 1;
+  if (n > pool - 1) n = pool - 1; /* a pool of 1 leaves nothing: 1 below */
   return n > 0 ? n : 1;
 }
 
