@@ -90,8 +90,8 @@ PIPE_EXTERN int pipe_stage_queue_work(pipe_stage_t* s, pipe_work_t* w,
  *  call), and work(w) never runs. Works for a job still waiting for a
  *  token in the context's queue and for one queued on the pool. Returns 0,
  *  UV_EBUSY when work(w) is running or has run (after() will bring its
- *  status as usual), or UV_EINVAL when w is not queued (after() has run,
- *  or it never was). Loop thread only. */
+ *  status as usual) or w was cancelled already, or UV_EINVAL when w is not
+ *  queued (after() has run, or it never was). Loop thread only. */
 PIPE_EXTERN int pipe_work_cancel(pipe_work_t* w);
 
 #ifdef __cplusplus
