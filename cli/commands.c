@@ -521,6 +521,7 @@ int cli_run_command(const cli_command_t* cmd, int argc, char** argv) {
     r = cli_s3_ctx(&loop, &s3o, &ctx);
   else
     r = pipe_ctx_new(&loop, &ctx) < 0 ? CLI_EXIT_IO : 0;
+  if (r == 0) cli_ctx_cpu_budget(ctx); /* one pipeline: honour --threads */
   if (r != 0) {
     uv_loop_close(&loop);
     pipe_spec_free(spec);
