@@ -12,8 +12,8 @@
  * (uv_fs_*) queue behind the CPU jobs on it. Compression keeps up to
  * `threads` jobs in flight as CPU jobs (pipe_stage_queue_work, pipe/work.h).
  * In a pipeline made in a context (pipe_pipeline_new_in) they also take
- * the context's CPU tokens, shared by all its pipelines and by default one
- * fewer than the pool's threads (pipe_ctx_set_cpu_jobs): any number of
+ * the context's CPU tokens, shared by all its pipelines and by default
+ * min(CPUs, pool threads - 1) (pipe_ctx_set_cpu_jobs): any number of
  * gzip stages then leave a thread for file I/O, their jobs waiting their
  * turn. Without a context the jobs go to the pool directly, so the pool
  * needs at least threads + 1 threads, better threads + 2: a program that

@@ -19,8 +19,8 @@
  * own file sinks and sources. pipe_stage_queue_work() takes a token of
  * the pipeline's context (pipe_ctx_set_cpu_jobs, ctx.h) instead: at most
  * that many CPU jobs of all the context's pipelines are on the pool at
- * once, by default one fewer than the pool has threads, so a file request
- * always finds a free thread; the others wait in the context's FIFO queue,
+ * once, by default min(CPUs, pool threads - 1), so a file request always
+ * finds a free thread; the others wait in the context's FIFO queue,
  * first queued first run, whatever pipeline they come from.
  *
  * A pipeline made without a context (pipe_pipeline_new) has no budget: its
