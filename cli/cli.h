@@ -63,8 +63,13 @@ int cli_s3_option(const char* cmd, int argc, char** argv, int* i, cli_s3_t* o);
   "                       env AWS_MAX_ATTEMPTS)\n"                            \
   "      --retry-timeout S  seconds a request may keep retrying (default 300)\n"
 
+/* Sets a one-pipeline command's context CPU budget to the thread pool's
+ * size less one (main.c sized the pool for the command's gzip threads). */
+void cli_ctx_cpu_budget(pipe_ctx_t* ctx);
+
 /* A context for the run with the S3 configuration resolved (aws-cli's
- * precedence). Prints the error and returns its exit code, or 0. */
+ * precedence) and cli_ctx_cpu_budget() applied. Prints the error and
+ * returns its exit code, or 0. */
 int cli_s3_ctx(uv_loop_t* loop, const cli_s3_t* o, pipe_ctx_t** out);
 
 /* Closes and frees the context (running the loop until it has closed). */

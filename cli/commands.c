@@ -151,8 +151,10 @@ const cli_command_t cli_commands[] = {
      "  --max-parts N, --max-field-size BYTES (default 1M)   multipart limits\n"
      "  --max-memory BYTES       worst-case buffers of all uploads (503 above)\n"
      "  --max-uploads N          uploads in flight (503 above)\n"
-     "  --max-cpu-jobs N         thread-pool jobs (gzip threads) of all uploads "
-     "(503 above)\n"
+     "  --max-cpu-jobs N         CPU jobs (gzip blocks) of all uploads on the\n"
+     "                           thread pool at once; more wait their turn\n"
+     "                           (default 0: min(CPUs, UV_THREADPOOL_SIZE - 1),\n"
+     "                           a pool thread left for file I/O)\n"
      "  --header-timeout SECS    request head must arrive within (default 10)\n"
      "  --idle-timeout SECS      close a connection silent that long (default "
      "60)\n"
@@ -519,6 +521,7 @@ int cli_run_command(const cli_command_t* cmd, int argc, char** argv) {
     r = cli_s3_ctx(&loop, &s3o, &ctx);
   else
     r = pipe_ctx_new(&loop, &ctx) < 0 ? CLI_EXIT_IO : 0;
+  if (r == 0) cli_ctx_cpu_budget(ctx); /* one pipeline: honour --threads */
   if (r != 0) {
     uv_loop_close(&loop);
     pipe_spec_free(spec);

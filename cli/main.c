@@ -42,6 +42,21 @@ static void usage(FILE* out) {
           "was).\n");
 }
 
+/* A command runs one pipeline, and size_threadpool() below has sized the
+ * pool for its gzip --threads plus two: the context's CPU budget (which
+ * exists for many pipelines sharing a pool, as in pipe serve) is the pool
+ * less one thread for file I/O, so --threads N is honoured as before. */
+void cli_ctx_cpu_budget(pipe_ctx_t* ctx) {
+  const char* v = getenv("UV_THREADPOOL_SIZE");
+  unsigned long pool = 4;
+  if (v != NULL && *v != '\0') {
+    char* end;
+    unsigned long p = strtoul(v, &end, 10);
+    if (*end == '\0' && p > 0) pool = p > 1024 ? 1024 : p;
+  }
+  pipe_ctx_set_cpu_jobs(ctx, pool > 1 ? (unsigned)(pool - 1) : 1);
+}
+
 static const cli_command_t* find(const char* name) {
   size_t i;
   for (i = 0; i < cli_ncommands; i++)

@@ -127,6 +127,7 @@ int cli_s3_ctx(uv_loop_t* loop, const cli_s3_t* o, pipe_ctx_t** out) {
   memset(&err, 0, sizeof(err));
   memset(&cfg, 0, sizeof(cfg));
   if (pipe_ctx_new(loop, &ctx) < 0) return CLI_EXIT_IO;
+  cli_ctx_cpu_budget(ctx);
   r = pipe_s3_config_load(&cfg, &o->opt, NULL, NULL, &err);
   if (r < 0) {
     fprintf(stderr, "pipe: %s\n", err.msg[0] ? err.msg : pipe_strerror(r));

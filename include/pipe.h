@@ -11,6 +11,7 @@
 #include "pipe/error.h"
 #include "pipe/buf.h"
 #include "pipe/pool.h"
+#include "pipe/work.h"
 #include "pipe/stage.h"
 #include "pipe/pipeline.h"
 #include "pipe/transform.h"

@@ -7,13 +7,19 @@
  * 2^32). Every gzip decoder reads it whole, including those that stop after
  * the first member (browsers, Python's zlib.decompressobj, gzip -l).
  *
- * Thread pool requirement: libuv's pool is global to the process and fixed
- * at its first use (UV_THREADPOOL_SIZE, default 4). Compression keeps up to
- * `threads` jobs on it, and file reads/writes (uv_fs_*) queue behind them,
- * so the pool needs at least threads + 1 threads, better threads + 2: a
- * program that sets `threads` must set UV_THREADPOOL_SIZE=threads+2 in its
- * environment before the loop first uses the pool (the CLI does). With
- * threads == 0 the stage picks min(CPUs, UV_THREADPOOL_SIZE - 1) itself.
+ * Thread pool: libuv's pool is global to the process and fixed at its
+ * first use (UV_THREADPOOL_SIZE, default 4), and file reads/writes
+ * (uv_fs_*) queue behind the CPU jobs on it. Compression keeps up to
+ * `threads` jobs in flight as CPU jobs (pipe_stage_queue_work, pipe/work.h).
+ * In a pipeline made in a context (pipe_pipeline_new_in) they also take
+ * the context's CPU tokens, shared by all its pipelines and by default
+ * min(CPUs, pool threads - 1) (pipe_ctx_set_cpu_jobs): any number of
+ * gzip stages then leave a thread for file I/O, their jobs waiting their
+ * turn. Without a context the jobs go to the pool directly, so the pool
+ * needs at least threads + 1 threads, better threads + 2: a program that
+ * sets `threads` must set UV_THREADPOOL_SIZE=threads+2 in its environment
+ * before the loop first uses the pool (the CLI does). With threads == 0 the
+ * stage picks min(CPUs, UV_THREADPOOL_SIZE - 1) itself.
  */
 #ifndef PIPE_GZIP_H
 #define PIPE_GZIP_H
@@ -32,7 +38,8 @@ extern "C" {
 /** Options of the gzip transform; zeroed means the defaults. */
 typedef struct pipe_gzip_config_s {
   int level;         /* 1..9 as gzip's -1..-9; 0 means 6 */
-  int threads;       /* compression jobs in flight on the libuv thread pool;
+  int threads;       /* compression jobs in flight on the libuv thread pool
+                        (the context's CPU budget applies on top);
                         0 means min(CPUs, UV_THREADPOOL_SIZE - 1); else
                         1 .. PIPE_GZIP_MAX_THREADS */
   size_t block_size; /* input bytes per independently compressed block
@@ -74,7 +81,8 @@ typedef struct pipe_gzip_stats_s {
   uint64_t blocks;       /* pieces written: one per block, plus an empty
                             last one when the input ends on a block
                             boundary (or is empty) */
-  unsigned max_inflight; /* most jobs on the thread pool at once */
+  unsigned max_inflight; /* most jobs in flight at once (on the thread
+                            pool, or in a context waiting for a token) */
   size_t out_pool_limit; /* compressed-block buffers, at most out */
   size_t out_pool_peak;  /* most of them out at once */
   size_t out_buf_size;   /* bytes each (the compress bound of a block) */

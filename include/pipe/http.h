@@ -13,8 +13,10 @@
  * POST /v1/uploads (multipart/form-data), /healthz, /readyz, /metrics and
  * an upload page at /. Every upload streams through a pipeline (the
  * request body as a push source, the client's transforms, a SHA-256 hash,
- * the store's sink) with backpressure down to the socket. README.md
- * documents the routes, limits and error bodies.
+ * the store's sink) with backpressure down to the socket. Every pipeline
+ * is made in one library context (pipe_pipeline_new_in), whose CPU budget
+ * all uploads' compression jobs share. README.md documents the routes,
+ * limits and error bodies.
  *
  * Threads: loop thread only.
  */
@@ -55,8 +57,11 @@ typedef struct pipe_http_config_s {
   uint64_t max_field_size;      /* multipart text field: 1 MiB */
   uint64_t max_memory;          /* worst case of all pipelines: none */
   unsigned max_uploads;         /* uploads in flight: none */
-  size_t max_cpu_jobs;          /* thread-pool jobs (gzip threads) of all
-                                   uploads: none */
+  size_t max_cpu_jobs;          /* CPU jobs (gzip blocks) of all uploads on
+                                   libuv's thread pool at once, the rest
+                                   queued (never refused): the budget of the
+                                   server's context (pipe_ctx_set_cpu_jobs);
+                                   0: min(CPUs, UV_THREADPOOL_SIZE - 1) */
   unsigned header_timeout_ms;   /* request head must arrive within: 10 s */
   unsigned idle_timeout_ms;     /* no byte from the client for: 60 s */
   int max_gzip_threads;         /* cap of a client's gzip --threads: 2 */

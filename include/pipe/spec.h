@@ -139,7 +139,9 @@ typedef struct pipe_spec_limits_s {
 typedef struct pipe_spec_cost_s {
   size_t mem;      /* bytes: every stage's pool plus gzip's blocks */
   size_t cpu_jobs; /* jobs on libuv's thread pool at once (gzip threads;
-                      a gzip left at 0 = one per CPU is counted as 4) */
+                      a gzip left at 0 = one per CPU is counted as 4);
+                      for information: in a context the jobs queue for
+                      its CPU budget (pipe_ctx_set_cpu_jobs) */
 } pipe_spec_cost_t;
 
 /** A spec of transforms only — "csv2json --infer | gzip", the stages of

@@ -15,7 +15,9 @@
  * 3. Memory: a stage's output comes from its own pool (s->pool, created by
  *    the pipeline with a hard limit); an empty pool means wait
  *    (pipe_stage_wait_pool), never malloc.
- * 4. Threads: every function here is loop thread only.
+ * 4. Threads: every function here is loop thread only. CPU-heavy work goes
+ *    to libuv's thread pool through pipe_stage_queue_work() (pipe/work.h),
+ *    which shares the context's CPU budget with every other pipeline.
  * 5. Teardown: destroy() runs exactly once per stage, on success (status 0)
  *    and on failure (status < 0: sinks abort — remove temp files, abort
  *    uploads). Async work still in flight holds the pipeline open through
@@ -33,6 +35,7 @@
 #include "pipe/buf.h"
 #include "pipe/error.h"
 #include "pipe/pool.h"
+#include "pipe/work.h"
 
 #ifdef __cplusplus
 extern "C" {

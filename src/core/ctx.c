@@ -1,8 +1,11 @@
-/* The library context: loop, S3 configuration and the shared S3 client.
+/* The library context: loop, S3 configuration, the shared S3 client and
+ * the CPU-job budget of its pipelines.
  *
  * The client is created lazily, at the first pipe_ctx_s3(): a context whose
  * pipelines never touch S3 opens no handle and loads no configuration. The
- * configuration is a deep copy, so the caller's strings may go at once. */
+ * configuration is a deep copy, so the caller's strings may go at once.
+ * The CPU budget (work.c) opens no handle either: closing a context that
+ * never used S3 completes at once. */
 #include <stdlib.h>
 #include <string.h>
 #include <uv.h>
@@ -18,6 +21,7 @@ struct pipe_ctx_s {
   pipe_s3_client_t* s3;
   size_t part_size;
   unsigned concurrency;
+  pipe__cpu_t cpu; /* CPU jobs of all our pipelines (work.c) */
   int closing;
   pipe_ctx_close_cb close_cb;
   void* close_data;
@@ -28,11 +32,30 @@ int pipe_ctx_new(uv_loop_t* loop, pipe_ctx_t** out) {
   *out = NULL;
   if (ctx == NULL) return PIPE_ENOMEM;
   ctx->loop = loop;
+  pipe__cpu_init(&ctx->cpu, loop);
   *out = ctx;
   return 0;
 }
 
 uv_loop_t* pipe_ctx_loop(const pipe_ctx_t* ctx) { return ctx->loop; }
+
+pipe__cpu_t* pipe__ctx_cpu(pipe_ctx_t* ctx) { return &ctx->cpu; }
+
+void pipe_ctx_set_cpu_jobs(pipe_ctx_t* ctx, unsigned n) {
+  ctx->cpu.limit = n;
+  pipe__cpu_dispatch(&ctx->cpu); /* a bigger budget frees waiting jobs now */
+}
+
+unsigned pipe_ctx_cpu_jobs(const pipe_ctx_t* ctx) {
+  return pipe__cpu_budget(&ctx->cpu);
+}
+
+void pipe_ctx_cpu_stats(const pipe_ctx_t* ctx, unsigned* running,
+                        size_t* queued, uint64_t* waited_total) {
+  if (running != NULL) *running = ctx->cpu.running;
+  if (queued != NULL) *queued = ctx->cpu.queued;
+  if (waited_total != NULL) *waited_total = ctx->cpu.waited;
+}
 
 /* NULL stays NULL; returns -1 when malloc failed. */
 static int dup_str(char** dst, const char* src) {
@@ -105,6 +128,7 @@ void pipe_ctx_close(pipe_ctx_t* ctx, pipe_ctx_close_cb cb, void* data) {
   ctx->closing = 1;
   ctx->close_cb = cb;
   ctx->close_data = data;
+  pipe__cpu_close(&ctx->cpu); /* queued jobs: after(UV_ECANCELED), later */
   if (ctx->s3 != NULL) {
     pipe_s3_client_close(ctx->s3, client_closed, ctx);
     return;
@@ -114,6 +138,7 @@ void pipe_ctx_close(pipe_ctx_t* ctx, pipe_ctx_close_cb cb, void* data) {
 
 void pipe_ctx_free(pipe_ctx_t* ctx) {
   if (ctx == NULL) return;
+  pipe__cpu_detach(&ctx->cpu); /* jobs left (a broken contract) outlive us */
   if (ctx->has_cfg) pipe_s3_config_free(&ctx->s3cfg);
   free(ctx);
 }

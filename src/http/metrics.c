@@ -3,6 +3,7 @@
 #include <string.h>
 
 #include "http/server_internal.h"
+#include "pipe/ctx.h"
 
 void pipe__metrics_request(pipe_http_server_t* srv, const char* route,
                            int status, uint64_t in, uint64_t out) {
@@ -82,10 +83,6 @@ void pipe__server_metrics_render(pipe_http_server_t* srv, pipe_sbuf_t* b) {
                     "memory of the pipelines running now.\n"
                     "# TYPE pipe_http_pool_reserved_bytes gauge\n"
                     "pipe_http_pool_reserved_bytes %zu\n"
-                    "# HELP pipe_http_cpu_jobs_reserved Thread-pool jobs "
-                    "(gzip threads) of the uploads running now.\n"
-                    "# TYPE pipe_http_cpu_jobs_reserved gauge\n"
-                    "pipe_http_cpu_jobs_reserved %zu\n"
                     "# HELP pipe_http_pool_limit_bytes --max-memory (0: "
                     "none).\n"
                     "# TYPE pipe_http_pool_limit_bytes gauge\n"
@@ -101,9 +98,35 @@ void pipe__server_metrics_render(pipe_http_server_t* srv, pipe_sbuf_t* b) {
                     (unsigned long long)m->bytes_out,
                     (unsigned long long)m->stored_bytes, srv->uploads_in_flight,
                     (unsigned long long)m->rejected, srv->mem_in_use,
-                    srv->cpu_jobs_in_use,
                     (unsigned long long)srv->cfg.max_memory,
                     (double)m->source_blocked_ns / 1e9, srv->nconns);
+  {
+    /* The CPU budget every upload's jobs share (the server's context). */
+    unsigned running;
+    size_t queued;
+    uint64_t waited;
+    pipe_ctx_cpu_stats(srv->ctx, &running, &queued, &waited);
+    pipe__sbuf_printf(b,
+                      "# HELP pipe_cpu_jobs_running CPU jobs (gzip blocks) "
+                      "on the thread pool now, all uploads together.\n"
+                      "# TYPE pipe_cpu_jobs_running gauge\n"
+                      "pipe_cpu_jobs_running %u\n"
+                      "# HELP pipe_cpu_jobs_queued CPU jobs waiting for the "
+                      "budget now.\n"
+                      "# TYPE pipe_cpu_jobs_queued gauge\n"
+                      "pipe_cpu_jobs_queued %zu\n"
+                      "# HELP pipe_cpu_jobs_budget CPU jobs allowed on the "
+                      "thread pool at once (--max-cpu-jobs or its "
+                      "default).\n"
+                      "# TYPE pipe_cpu_jobs_budget gauge\n"
+                      "pipe_cpu_jobs_budget %u\n"
+                      "# HELP pipe_cpu_jobs_waited_total CPU jobs that had "
+                      "to wait for the budget.\n"
+                      "# TYPE pipe_cpu_jobs_waited_total counter\n"
+                      "pipe_cpu_jobs_waited_total %llu\n",
+                      running, queued, pipe_ctx_cpu_jobs(srv->ctx),
+                      (unsigned long long)waited);
+  }
   pipe__sbuf_puts(b,
                   "# HELP pipe_http_stage_blocked_seconds_total Time each "
                   "stage kind waited on the stage below it (finished "

@@ -77,7 +77,7 @@ struct job_s {
   pipe_http_server_t* srv;
   int kind;
   char* spec;
-  size_t mem, cpu_jobs;
+  size_t mem;
   entry_t *entries, *tail, *cur, *waiting;
   unsigned running;
   pipe_mp_t* mp;
@@ -1195,7 +1195,6 @@ static void job_free(job_t* j) {
   free(j->pending);
   free(j->spec);
   srv->mem_in_use -= j->mem;
-  srv->cpu_jobs_in_use -= j->cpu_jobs;
   srv->uploads_in_flight--;
   free(j);
   if (c != NULL) {
@@ -1524,19 +1523,18 @@ static job_t* job_new(conn_t* c, int kind, const char* query) {
   /* Source pool, hash (no pool of its own in use) and sink: the body side. */
   mem = cost.mem + 3 * lim.buf_size * lim.pool_limit;
   if (srv->store->ops->sink_mem != NULL) mem += srv->store->ops->sink_mem(srv->store);
-  /* CPU jobs of all uploads share one budget (libuv's thread pool is the
-   * process's: file writes queue behind compression jobs). */
+  /* CPU jobs are not admitted here: every upload's pipeline is made in the
+   * server's context, whose CPU budget (--max-cpu-jobs) queues them, so a
+   * gzip upload waits its turn for a thread instead of being refused. */
   if ((srv->cfg.max_uploads > 0 && srv->uploads_in_flight >= srv->cfg.max_uploads) ||
-      (srv->cfg.max_memory > 0 && srv->mem_in_use + mem > srv->cfg.max_memory) ||
-      (srv->cfg.max_cpu_jobs > 0 && cost.cpu_jobs > 0 &&
-       srv->cpu_jobs_in_use + cost.cpu_jobs > srv->cfg.max_cpu_jobs)) {
+      (srv->cfg.max_memory > 0 && srv->mem_in_use + mem > srv->cfg.max_memory)) {
     free(spec);
     srv->metrics.rejected++;
     c->close_after = 1;
     send_error_x(c, 503, "busy", "Retry-After: 1\r\n",
                  "the server is at its upload limit (this upload needs %zu "
-                 "bytes of buffers and %zu CPU jobs); retry later",
-                 mem, cost.cpu_jobs);
+                 "bytes of buffers); retry later",
+                 mem);
     fail_request(c, 503, "busy", "busy");
     return NULL;
   }
@@ -1551,9 +1549,7 @@ static job_t* job_new(conn_t* c, int kind, const char* query) {
   j->kind = kind;
   j->spec = spec;
   j->mem = mem;
-  j->cpu_jobs = cost.cpu_jobs;
   srv->mem_in_use += mem;
-  srv->cpu_jobs_in_use += cost.cpu_jobs;
   srv->uploads_in_flight++;
   c->refs++;
   c->job = j;

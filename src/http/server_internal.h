@@ -44,6 +44,10 @@ struct pipe_http_server_s {
   uv_tcp_t listener;
   int listening;
   pipe_store_t* store;
+  struct pipe_ctx_s* ctx;     /* every pipeline is made in it: the store's
+                                 (S3) or own_ctx; its CPU budget is
+                                 --max-cpu-jobs */
+  struct pipe_ctx_s* own_ctx; /* ours to free (the local store has none) */
   char** tokens;
   size_t ntokens;
   FILE* log;
@@ -51,7 +55,6 @@ struct pipe_http_server_s {
   size_t nconns;
   unsigned uploads_in_flight;
   size_t mem_in_use;
-  size_t cpu_jobs_in_use;
   uint64_t req_seq;
   uint64_t id_seed;
   int draining;
@@ -72,8 +75,9 @@ void pipe__server_close_all(pipe_http_server_t* srv);
 /* A fresh request id (16 hex digits + NUL). */
 void pipe__server_request_id(pipe_http_server_t* srv, char out[24]);
 
-/* The one place pipelines are created: switching to the library context
- * (pipe_pipeline_new_in) is a change here only. */
+/* The one place pipelines are created, all in srv->ctx
+ * (pipe_pipeline_new_in): the S3 stages find the client there, and every
+ * upload's CPU jobs share its one budget. */
 int pipe__server_pipeline_new(pipe_http_server_t* srv, pipe_pipeline_t** out);
 
 /* The caps a client's transforms get, and the pool sizes of our pipelines. */

@@ -2,6 +2,7 @@
  * include/pipe/http.h). Connections and routes are in server.c. */
 #include <arpa/inet.h>
 #include <errno.h>
+#include <limits.h>
 #include <stdlib.h>
 #include <sys/socket.h>
 #include <unistd.h>
@@ -46,9 +47,7 @@ int pipe__server_pipeline_new(pipe_http_server_t* srv, pipe_pipeline_t** out) {
   pc.buf_size = srv->cfg.buf_size;
   pc.pool_limit = srv->cfg.pool_limit;
   pc.hwm = srv->cfg.pool_limit > 2 ? srv->cfg.pool_limit / 2 : 1;
-  if (srv->store->ops->ctx != NULL)
-    return pipe_pipeline_new_in(srv->store->ops->ctx(srv->store), &pc, out);
-  return pipe_pipeline_new(srv->loop, &pc, out);
+  return pipe_pipeline_new_in(srv->ctx, &pc, out);
 }
 
 void pipe__server_spec_limits(const pipe_http_server_t* srv,
@@ -191,6 +190,20 @@ int pipe_http_server_new(uv_loop_t* loop, const pipe_http_config_t* cfg,
     pipe_http_server_free(srv);
     return seterr(err, r, "cannot open the store", cfg->store);
   }
+  /* One context for every upload's pipeline: the S3 store's (its client
+   * lives there), else one of our own. Its CPU budget queues the gzip
+   * jobs of all uploads together, leaving a pool thread for the store's
+   * file writes. */
+  if (srv->store->ops->ctx != NULL) {
+    srv->ctx = srv->store->ops->ctx(srv->store);
+  } else {
+    r = pipe_ctx_new(loop, &srv->own_ctx);
+    if (r < 0) goto nomem;
+    srv->ctx = srv->own_ctx;
+  }
+  pipe_ctx_set_cpu_jobs(srv->ctx, cfg->max_cpu_jobs > UINT_MAX
+                                      ? UINT_MAX
+                                      : (unsigned)cfg->max_cpu_jobs);
   uv_tcp_init(loop, &srv->listener);
   srv->listener.data = srv;
   srv->listening = 1;
@@ -295,6 +308,10 @@ void pipe_http_server_free(pipe_http_server_t* srv) {
   size_t i;
   if (srv == NULL) return;
   if (srv->store != NULL) srv->store->ops->free(srv->store);
+  if (srv->own_ctx != NULL) {
+    pipe_ctx_close(srv->own_ctx, NULL, NULL); /* no handles: at once */
+    pipe_ctx_free(srv->own_ctx);
+  }
   for (i = 0; i < srv->ntokens; i++) free(srv->tokens[i]);
   free(srv->tokens);
   free(srv->host);

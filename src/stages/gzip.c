@@ -1,5 +1,6 @@
-/* The gzip stage: block-parallel compression on the libuv thread pool,
- * written as ONE gzip member.
+/* The gzip stage: block-parallel compression on the libuv thread pool
+ * (as CPU jobs under the context's budget, pipe/work.h), written as ONE
+ * gzip member.
  *
  * Shape (pigz): input is cut into blocks of block_size bytes; each block is
  * compressed by a worker into one piece of a single deflate stream
@@ -95,7 +96,12 @@
  *
  * Sequence numbers are given when a slot starts filling; DONE jobs are
  * pushed only in sequence order (pigz's writer). At most `threads` jobs are
- * RUNNING. Output is zero-copy: a RUNNING job compresses straight into a
+ * RUNNING, that is, given to pipe_stage_queue_work(): in a pipeline made in
+ * a context (pipe_pipeline_new_in) a RUNNING job may still wait there for
+ * one of the context's CPU tokens, which all its pipelines share
+ * (pipe_ctx_set_cpu_jobs), so N gzip stages never hold more pool threads
+ * than the budget, and file I/O keeps a thread; the stage's own `threads`
+ * caps it on top. Without a context the jobs go to the pool at once. Output is zero-copy: a RUNNING job compresses straight into a
  * buffer of a private pool of compress-bound-sized chunks (out_pool), and
  * that same buffer goes downstream. (Copying into the pipeline's 64 KiB
  * buffers instead would cost a memcpy of the output on the loop thread:
@@ -117,7 +123,9 @@
  * the job on the loop thread): never refs, pools or stages (CONVENTIONS 4).
  *
  * Teardown: destroy() frees every slot that is not RUNNING, tries
- * uv_cancel() on the RUNNING ones (those still queued never run), and frees
+ * pipe_work_cancel() on the RUNNING ones (those still waiting for a token
+ * or a pool thread never run; their after_work_cb comes with
+ * UV_ECANCELED, later, from the loop), and frees
  * the out_pool (it lingers until its last chunk returns). Each RUNNING job
  * still holds the stage; its after_work callback sees `destroyed`, frees
  * the job's memory and releases — the last one frees the slot array.
@@ -127,6 +135,7 @@
 #include <uv.h>
 
 #include "codec/deflate_block.h"
+#include "core/internal.h"
 #include "pipe/gzip.h"
 #include "pipe/pipeline.h"
 
@@ -157,7 +166,7 @@ typedef struct gz_s gz_t;
  * push (or destroy). While RUNNING the worker owns in, comp, out_base and
  * writes out_len; the loop thread touches none of them. */
 typedef struct gz_job_s {
-  uv_work_t req; /* req.data == this job */
+  pipe_work_t work; /* work.data == this job */
   gz_t* gz;
   int gz_level; /* copied from the stage for the worker (header XFL) */
   pipe_dfb_t* comp;
@@ -261,7 +270,7 @@ static int start_filling(gz_t* g) {
   }
   j->gz = g;
   j->gz_level = g->level;
-  j->req.data = j;
+  j->work.data = j;
   j->in_len = 0;
   j->out_len = 0;
   j->crc = 0;
@@ -284,8 +293,8 @@ static int can_accept(gz_t* g) {
 /* Thread pool: compress one block into one piece of the stream (the first
  * one behind the gzip header), and take its CRC. Touches only the job's own
  * memory; the trailer's room (8 bytes) is left free at the end of out. */
-static void work_cb(uv_work_t* req) {
-  gz_job_t* j = req->data;
+static void work_cb(pipe_work_t* w) {
+  gz_job_t* j = w->data;
   size_t off = 0, n = 0;
   if (j->seq == 0) {
     pipe__gz_header(j->out_base, j->gz_level);
@@ -301,8 +310,8 @@ static void work_cb(uv_work_t* req) {
 static int pump(gz_t* g);
 
 /* Loop thread: a job finished (or was canceled at teardown). */
-static void after_work_cb(uv_work_t* req, int status) {
-  gz_job_t* j = req->data;
+static void after_work_cb(pipe_work_t* w, int status) {
+  gz_job_t* j = w->data;
   gz_t* g = j->gz;
   pipe_stage_t* s = &g->stage;
   g->inflight--;
@@ -328,7 +337,8 @@ static void after_work_cb(uv_work_t* req, int status) {
   pipe_stage_release(s); /* last: may complete the pipeline */
 }
 
-/* Queues a READY job that has its output buffer. Returns 0 or < 0. */
+/* Queues a READY job that has its output buffer: on the pool, or in the
+ * context's queue for a CPU token. Returns 0 or < 0. */
 static int run_job(gz_t* g, gz_job_t* j) {
   pipe_stage_t* s = &g->stage;
   int r;
@@ -338,7 +348,7 @@ static int run_job(gz_t* g, gz_job_t* j) {
   g->inflight++;
   if (g->inflight > g->max_inflight) g->max_inflight = g->inflight;
   pipe_stage_hold(s);
-  r = uv_queue_work(pipe_stage_loop(s), &j->req, work_cb, after_work_cb);
+  r = pipe_stage_queue_work(s, &j->work, work_cb, after_work_cb);
   if (r < 0) {
     g->inflight--;
     j->state = JOB_READY;
@@ -515,7 +525,7 @@ static void gz_destroy(pipe_stage_t* s, int status) {
     for (i = 0; i < g->nslots; i++) {
       gz_job_t* j = &g->jobs[i];
       if (j->state == JOB_RUNNING)
-        (void)uv_cancel((uv_req_t*)&j->req); /* fails once it has started */
+        (void)pipe_work_cancel(&j->work); /* fails once it has started */
       else
         job_free(j);
     }
@@ -546,20 +556,9 @@ static const pipe_stage_ops_t gz_ops = {
 
 /* ---- construction -------------------------------------------------------- */
 
-/* min(CPUs, pool size - 1): leave a pool thread for uv_fs_* requests. The
- * pool size is read the way libuv reads it at its first use. */
-static unsigned default_threads(void) {
-  unsigned n = uv_available_parallelism();
-  unsigned pool = 4;
-  const char* v = getenv("UV_THREADPOOL_SIZE");
-  if (v != NULL && *v != '\0') {
-    char* end;
-    unsigned long p = strtoul(v, &end, 10);
-    if (*end == '\0' && p > 0) pool = p > 1024 ? 1024 : (unsigned)p;
-  }
-  if (pool > 1 && n > pool - 1) n = pool - 1;
-  return n > 0 ? n : 1;
-}
+/* min(CPUs, pool size - 1): leave a pool thread for uv_fs_* requests even
+ * without a context (the same formula as a context's default budget). */
+static unsigned default_threads(void) { return pipe__default_cpu_jobs(); }
 
 int pipe_gzip_new(pipe_pipeline_t* pl, const pipe_gzip_config_t* cfg,
                   pipe_stage_t** out) {
