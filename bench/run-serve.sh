@@ -13,6 +13,8 @@
 # decompressed SHA-256 instead):
 #   many       16 concurrent uploads of one 32 MiB file (N=64 uploads through
 #              `xargs -P 16`, so 16 are in flight at any time): 2 GiB in all
+#   many32     the same with 32 in flight (xargs -P 32; the second
+#              memory target: 64 MiB + the configured pool limits)
 #   big        one 512 MiB upload
 #   many-gzip  the first with ?pipeline=gzip
 #   big-gzip   the second with ?pipeline=gzip
@@ -167,6 +169,7 @@ run_load() { # SERVER LOAD RUN
   local srv=$1 load=$2 query="" file n par want gz=0 t0 t1 c0 c1 res
   case $load in *-gzip) query="?pipeline=gzip" gz=1 ;; esac
   case $load in
+    many32*) file=$f32 n=64 par=32 want=$sha32 ;;
     many*) file=$f32 n=64 par=16 want=$sha32 ;;
     big*) file=$f512 n=1 par=1 want=$sha512 ;;
   esac
