@@ -59,6 +59,9 @@ typedef struct pipe_http_config_s {
                                    uploads: none */
   unsigned header_timeout_ms;   /* request head must arrive within: 10 s */
   unsigned idle_timeout_ms;     /* no byte from the client for: 60 s */
+  unsigned max_connections;     /* connections open at once: 1024; one
+                                   more is answered 503 (Retry-After: 1)
+                                   and closed, never left in the backlog */
   int max_gzip_threads;         /* cap of a client's gzip --threads: 2 */
   size_t max_gzip_block;        /* cap of a client's gzip --block-size: 1 MiB */
   size_t buf_size;              /* pipeline buffers: 64 KiB */

@@ -46,6 +46,27 @@ void pipe__metrics_stage(pipe_http_server_t* srv, const pipe_stage_t* s) {
   m->stage_bytes[i] += s->stats.bytes_in;
 }
 
+/* Connection admission (listener.c). */
+static void render_conns(pipe_http_server_t* srv, pipe_sbuf_t* b) {
+  pipe_http_metrics_t* m = &srv->metrics;
+  pipe__sbuf_printf(
+      b,
+      "# HELP pipe_http_connections_refused_total Connections answered 503 "
+      "and closed as they were accepted: at --max-connections "
+      "(max_connections) or out of file descriptors (fd_limit).\n"
+      "# TYPE pipe_http_connections_refused_total counter\n"
+      "pipe_http_connections_refused_total{reason=\"max_connections\"} %llu\n"
+      "pipe_http_connections_refused_total{reason=\"fd_limit\"} %llu\n"
+      "# HELP pipe_http_accept_paused_total Times accepting paused for 100 ms "
+      "after an accept error (out of descriptors with no spare left, out of "
+      "memory).\n"
+      "# TYPE pipe_http_accept_paused_total counter\n"
+      "pipe_http_accept_paused_total %llu\n",
+      (unsigned long long)m->conns_refused[PIPE_HTTP_REFUSE_MAX_CONNS],
+      (unsigned long long)m->conns_refused[PIPE_HTTP_REFUSE_FD_LIMIT],
+      (unsigned long long)m->accept_paused);
+}
+
 void pipe__server_metrics_render(pipe_http_server_t* srv, pipe_sbuf_t* b) {
   pipe_http_metrics_t* m = &srv->metrics;
   size_t i;
@@ -119,4 +140,5 @@ void pipe__server_metrics_render(pipe_http_server_t* srv, pipe_sbuf_t* b) {
   for (i = 0; i < m->nstages; i++)
     pipe__sbuf_printf(b, "pipe_http_stage_bytes_total{stage=\"%s\"} %llu\n",
                       m->stage_names[i], (unsigned long long)m->stage_bytes[i]);
+  render_conns(srv, b);
 }
