@@ -163,7 +163,13 @@ const cli_command_t cli_commands[] = {
      "  --grace SECS             on SIGTERM/SIGINT, let uploads finish (default "
      "30)\n"
      "  --workers N              N processes sharing the socket, restarted if "
-     "they crash\n"
+     "they crash;\n"
+     "                           --max-memory, --max-uploads and "
+     "--max-connections\n"
+     "                           are the server's, split evenly (each worker "
+     "1/N,\n"
+     "                           at least 1); --max-cpu-jobs is per process;\n"
+     "                           /metrics answers for the worker reached\n"
      "Sizes take K, M, G, T suffixes (binary). Logs: JSON lines on stderr.\n",
      no_opts, "", cli_serve_command},
 };

@@ -136,12 +136,18 @@ static volatile sig_atomic_t stop_signal;
 
 static void on_parent_signal(int sig) { stop_signal = sig; }
 
-static pid_t spawn_worker(const pipe_http_config_t* cfg, uint64_t grace_ms) {
+/* Worker `index` (0..n-1; a restarted worker keeps its index): the limits
+ * in cfg are the server's, and the library applies this worker's share
+ * (cfg->workers is n). */
+static pid_t spawn_worker(const pipe_http_config_t* cfg, unsigned index,
+                          uint64_t grace_ms) {
   pid_t pid = fork();
   if (pid == 0) {
+    pipe_http_config_t wc = *cfg;
+    wc.worker = index;
     signal(SIGTERM, SIG_DFL);
     signal(SIGINT, SIG_DFL);
-    _exit(serve_one(cfg, grace_ms, NULL));
+    _exit(serve_one(&wc, grace_ms, NULL));
   }
   if (pid > 0)
     fprintf(stderr, "{\"level\":\"info\",\"pid\":%d,\"msg\":\"worker started\","
@@ -167,6 +173,7 @@ static int supervise(pipe_http_config_t* cfg, int n, uint64_t grace_ms,
                                           : ((struct sockaddr_in*)&ss)->sin_port);
   cfg->use_listen_fd = 1;
   cfg->listen_fd = fd;
+  cfg->workers = (unsigned)n;
   pids = calloc((size_t)n, sizeof(*pids));
   born = calloc((size_t)n, sizeof(*born));
   if (pids == NULL || born == NULL) {
@@ -181,7 +188,7 @@ static int supervise(pipe_http_config_t* cfg, int n, uint64_t grace_ms,
   sigaction(SIGTERM, &sa, NULL);
   sigaction(SIGINT, &sa, NULL);
   for (i = 0; i < n; i++) {
-    pids[i] = spawn_worker(cfg, grace_ms);
+    pids[i] = spawn_worker(cfg, (unsigned)i, grace_ms);
     born[i] = time(NULL);
   }
   /* The port file once the workers exist: a test or script may connect. */
@@ -210,7 +217,7 @@ static int supervise(pipe_http_config_t* cfg, int n, uint64_t grace_ms,
         break;
       }
       if (time(NULL) - born[i] < 1) sleep(1);
-      pids[i] = spawn_worker(cfg, grace_ms);
+      pids[i] = spawn_worker(cfg, (unsigned)i, grace_ms);
       born[i] = time(NULL);
     }
   }

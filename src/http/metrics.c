@@ -1,6 +1,7 @@
 /* /metrics: Prometheus text exposition format 0.0.4, from counters the
  * server keeps as it goes (no registry: a fixed table of route x status). */
 #include <string.h>
+#include <unistd.h>
 
 #include "http/server_internal.h"
 
@@ -46,7 +47,8 @@ void pipe__metrics_stage(pipe_http_server_t* srv, const pipe_stage_t* s) {
   m->stage_bytes[i] += s->stats.bytes_in;
 }
 
-/* Connection admission (listener.c). */
+/* Connection admission (listener.c), this process's limits and which
+ * process it is: with --workers each worker answers for itself. */
 static void render_conns(pipe_http_server_t* srv, pipe_sbuf_t* b) {
   pipe_http_metrics_t* m = &srv->metrics;
   pipe__sbuf_printf(
@@ -61,10 +63,22 @@ static void render_conns(pipe_http_server_t* srv, pipe_sbuf_t* b) {
       "after an accept error (out of descriptors with no spare left, out of "
       "memory).\n"
       "# TYPE pipe_http_accept_paused_total counter\n"
-      "pipe_http_accept_paused_total %llu\n",
+      "pipe_http_accept_paused_total %llu\n"
+      "# HELP pipe_http_limit This process's limits: its share of the "
+      "server's with --workers (0: none).\n"
+      "# TYPE pipe_http_limit gauge\n"
+      "pipe_http_limit{name=\"max_connections\"} %u\n"
+      "pipe_http_limit{name=\"max_memory\"} %llu\n"
+      "pipe_http_limit{name=\"max_uploads\"} %u\n"
+      "# HELP pipe_http_worker_info The process that answered: its worker "
+      "index (0 without --workers) and pid.\n"
+      "# TYPE pipe_http_worker_info gauge\n"
+      "pipe_http_worker_info{worker=\"%u\",pid=\"%d\"} 1\n",
       (unsigned long long)m->conns_refused[PIPE_HTTP_REFUSE_MAX_CONNS],
       (unsigned long long)m->conns_refused[PIPE_HTTP_REFUSE_FD_LIMIT],
-      (unsigned long long)m->accept_paused);
+      (unsigned long long)m->accept_paused, srv->cfg.max_connections,
+      (unsigned long long)srv->cfg.max_memory, srv->cfg.max_uploads,
+      srv->cfg.worker, (int)getpid());
 }
 
 void pipe__server_metrics_render(pipe_http_server_t* srv, pipe_sbuf_t* b) {

@@ -137,6 +137,13 @@ static int bind_listen(const struct sockaddr_storage* addr, int* fd) {
   return 0;
 }
 
+/* A limit of the whole server, as one of `workers` processes applies it:
+ * an even share, at least 1 where it is set (0, none, stays 0). */
+static uint64_t share(uint64_t total, unsigned workers) {
+  if (total == 0 || workers <= 1) return total;
+  return total / workers > 0 ? total / workers : 1;
+}
+
 /* nginx's "worker_connections exceed open file resource limit" warning:
  * past the descriptor limit, accept() fails before --max-connections is
  * reached (those connections get the fd_limit 503, listener.c). 64
@@ -153,6 +160,24 @@ static void fd_limit_check(pipe_http_server_t* srv) {
   pipe__server_log(srv, "warn",
                    "--max-connections exceeds the open-file limit (ulimit "
                    "-n) less 64: connections past it get 503 fd_limit",
+                   f);
+}
+
+/* A share of --max-memory below one plain upload's buffers (the body side
+ * job_new counts: source, hash and sink pools, and the store's sink) admits
+ * nothing: say so at start rather than by a 503 on every upload. */
+static void memory_share_check(pipe_http_server_t* srv) {
+  uint64_t plain = 3 * (uint64_t)srv->cfg.buf_size * srv->cfg.pool_limit;
+  char f[200];
+  if (srv->cfg.max_memory == 0) return;
+  if (srv->store->ops->sink_mem != NULL) plain += srv->store->ops->sink_mem(srv->store);
+  if (srv->cfg.max_memory >= plain) return;
+  snprintf(f, sizeof(f), ",\"max_memory\":%llu,\"workers\":%u,\"upload_needs\":%llu",
+           (unsigned long long)srv->cfg.max_memory, srv->cfg.workers,
+           (unsigned long long)plain);
+  pipe__server_log(srv, "warn",
+                   "this worker's share of --max-memory is below what one "
+                   "upload needs: every upload will be refused (503)",
                    f);
 }
 
@@ -189,6 +214,13 @@ int pipe_http_server_new(uv_loop_t* loop, const pipe_http_config_t* cfg,
   srv->listen_fd = -1;
   srv->spare_fd = -1;
   srv->cfg = *cfg;
+  /* The budgets are the server's, not each worker's: N workers sharing the
+   * socket each admit their share, so together they admit what the
+   * operator configured. (max_cpu_jobs is a thread-pool budget, and each
+   * process has its own pool: it stays per process.) */
+  srv->cfg.max_memory = share(cfg->max_memory, cfg->workers);
+  srv->cfg.max_uploads = (unsigned)share(cfg->max_uploads, cfg->workers);
+  srv->cfg.max_connections = (unsigned)share(cfg->max_connections, cfg->workers);
   srv->log = cfg->log;
   srv->cfg.listen = NULL;
   srv->cfg.store = NULL;
@@ -243,6 +275,7 @@ int pipe_http_server_new(uv_loop_t* loop, const pipe_http_config_t* cfg,
                           : ((struct sockaddr_in*)&bound)->sin_port);
   srv->host = strdup(host);
   fd_limit_check(srv);
+  memory_share_check(srv);
   (void)srv->store->ops->ready(srv->store); /* an S3 store's first probe */
   *out = srv;
   return 0;

@@ -1,8 +1,9 @@
 /* Connections of `pipe serve`: --max-connections answers one more with a
  * complete 503 and closes it, refusals are counted and logged at most once
  * a second, running out of file descriptors is answered (a spare
- * descriptor) or waited out (accepting paused) without spinning. Raw
- * sockets on 127.0.0.1. */
+ * descriptor) or waited out (accepting paused) without spinning; and with
+ * --workers the limits are the whole server's, split between the workers,
+ * each of which says who it is in /metrics. Raw sockets on 127.0.0.1. */
 #ifndef _GNU_SOURCE
 #define _GNU_SOURCE /* prlimit */
 #endif
@@ -241,6 +242,7 @@ Test(serve_conns, one_connection_past_max_connections_gets_a_503_and_is_closed) 
   cr_assert_eq(metric(m, "pipe_http_connections_refused_total{reason=\"max_connections\"}"), 1, "%s", m);
   cr_assert_eq(metric(m, "pipe_http_connections_refused_total{reason=\"fd_limit\"}"), 0, "%s", m);
   cr_assert_eq(metric(m, "pipe_http_connections"), 2, "%s", m);
+  cr_assert_eq(metric(m, "pipe_http_limit{name=\"max_connections\"}"), 2, "%s", m);
   free(m);
   close(b);
   close(d);
@@ -369,5 +371,100 @@ Test(serve_conns, with_no_descriptor_to_spare_accepting_pauses_instead_of_spinni
   cr_assert_geq(metric(m, "pipe_http_accept_paused_total"), 1, "%s", m);
   free(m);
   close(c);
+  cr_assert_eq(serve_stop(s, 0), 0);
+}
+
+/* ---- --workers ------------------------------------------------------------ */
+
+Test(serve_conns, workers_split_the_limits_and_metrics_name_the_worker) {
+  serve_t* s = serve_start("--workers 2 --max-uploads 2 --max-memory 3M --max-connections 9");
+  int pids[2] = {0, 0}, seen[2] = {0, 0}, i, npids = 0;
+  char* log = serve_log(s);
+  const char* p = log;
+  const char* key = "\"msg\":\"worker started\",\"worker\":";
+  while ((p = strstr(p, key)) != NULL && npids < 2) {
+    pids[npids++] = (int)strtol(p + strlen(key), NULL, 10);
+    p += strlen(key);
+  }
+  free(log);
+  cr_assert_eq(npids, 2);
+  /* A new connection each time: the kernel gives it to either worker. */
+  for (i = 0; i < 200 && !(seen[0] && seen[1]); i++) {
+    int c = connect_to(s), k = -1, pid = -1;
+    char* m = request(c, "/metrics");
+    const char* w = strstr(m, "\npipe_http_worker_info{worker=\"");
+    close(c);
+    cr_assert_not_null(w, "%s", m);
+    cr_assert(sscanf(w, "\npipe_http_worker_info{worker=\"%d\",pid=\"%d\"} 1", &k, &pid) == 2, "%s", w);
+    cr_assert(k == 0 || k == 1, "worker %d", k);
+    cr_assert(pid == pids[0] || pid == pids[1], "pid %d is not a worker's", pid);
+    if (seen[k]) cr_assert_eq(seen[k], pid, "worker %d has two pids", k);
+    seen[k] = pid;
+    /* Each worker applies its share of the server's limits. */
+    cr_assert_eq(metric(m, "pipe_http_limit{name=\"max_uploads\"}"), 1, "%s", m);
+    cr_assert_eq(metric(m, "pipe_http_limit{name=\"max_memory\"}"), 3 << 19, "%s", m);
+    cr_assert_eq(metric(m, "pipe_http_limit{name=\"max_connections\"}"), 4, "%s", m);
+    cr_assert_eq(metric(m, "pipe_http_pool_limit_bytes"), 3 << 19, "%s", m);
+    free(m);
+  }
+  cr_assert(seen[0] && seen[1] && seen[0] != seen[1], "workers seen: %d %d", seen[0], seen[1]);
+  cr_assert_eq(serve_stop(s, 0), 0);
+}
+
+Test(serve_conns, workers_together_admit_no_more_uploads_than_max_uploads) {
+  serve_t* s = serve_start("--workers 2 --max-uploads 2");
+  enum { N = 4 };
+  int fds[N], rfd[N], done[N] = {0}, status[N] = {0}, i, ndone = 0, n201 = 0, n503 = 0;
+  char path[600], req[256];
+  for (i = 0; i < N; i++) {
+    /* The store writes each object into a FIFO that nobody reads yet:
+     * every upload admitted stays in flight. */
+    snprintf(path, sizeof(path), "%s/held%d", s->store, i);
+    cr_assert(mkfifo(path, 0600) == 0);
+  }
+  for (i = 0; i < N; i++) {
+    fds[i] = connect_to(s);
+    snprintf(req, sizeof(req),
+             "PUT /v1/objects/held%d HTTP/1.1\r\nHost: x\r\nContent-Length: 5\r\n\r\nhello", i);
+    send_all(fds[i], req);
+  }
+  /* Each worker admits 1 (2 / 2 workers): whichever way the kernel spread
+   * the four, at least two are refused. (Each worker admitting 2 would let
+   * all four in.) */
+  while (ndone < N - 2) {
+    struct pollfd p[N];
+    for (i = 0; i < N; i++) p[i] = (struct pollfd){done[i] ? -1 : fds[i], POLLIN, 0};
+    cr_assert(poll(p, N, 10000) > 0, "fewer than 2 uploads refused: %d", ndone);
+    for (i = 0; i < N; i++) {
+      char* r;
+      if (done[i] || !(p[i].revents & (POLLIN | POLLHUP | POLLERR))) continue;
+      r = read_response(fds[i]);
+      status[i] = serve_status(r);
+      cr_assert_eq(status[i], 503, "%s", r);
+      cr_assert(strstr(r, "\"code\":\"busy\"") != NULL, "%s", r);
+      free(r);
+      done[i] = 1;
+      ndone++;
+    }
+  }
+  /* Readers for the FIFOs: the uploads in flight complete. */
+  for (i = 0; i < N; i++) {
+    snprintf(path, sizeof(path), "%s/held%d", s->store, i);
+    rfd[i] = open(path, O_RDONLY | O_NONBLOCK);
+    cr_assert(rfd[i] >= 0, "%s", strerror(errno));
+  }
+  for (i = 0; i < N; i++) {
+    if (!done[i]) {
+      char* r = read_response(fds[i]);
+      status[i] = serve_status(r);
+      cr_assert(status[i] == 201 || status[i] == 503, "%s", r);
+      free(r);
+    }
+    if (status[i] == 201) n201++;
+    if (status[i] == 503) n503++;
+    close(fds[i]);
+    close(rfd[i]);
+  }
+  cr_assert(n201 >= 1 && n201 <= 2 && n201 + n503 == N, "%d admitted, %d refused", n201, n503);
   cr_assert_eq(serve_stop(s, 0), 0);
 }
