@@ -158,10 +158,20 @@ const cli_command_t cli_commands[] = {
      "  --header-timeout SECS    request head must arrive within (default 10)\n"
      "  --idle-timeout SECS      close a connection silent that long (default "
      "60)\n"
+     "  --max-connections N      connections open at once (default 1024, 0: "
+     "none);\n"
+     "                           one more is answered 503 (Retry-After: 1) and "
+     "closed\n"
      "  --grace SECS             on SIGTERM/SIGINT, let uploads finish (default "
      "30)\n"
      "  --workers N              N processes sharing the socket, restarted if "
-     "they crash\n"
+     "they crash;\n"
+     "                           --max-memory, --max-uploads and "
+     "--max-connections\n"
+     "                           are the server's, split evenly (each worker "
+     "1/N,\n"
+     "                           at least 1); --max-cpu-jobs is per process;\n"
+     "                           /metrics answers for the worker reached\n"
      "Sizes take K, M, G, T suffixes (binary). Logs: JSON lines on stderr.\n",
      no_opts, "", cli_serve_command},
 };

@@ -6,6 +6,7 @@
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
+#include <sys/resource.h>
 #include <sys/socket.h>
 #include <sys/wait.h>
 #include <time.h>
@@ -102,6 +103,25 @@ static void write_port_file(const char* port_file, int port) {
 static int serve_one(const pipe_http_config_t* cfg, uint64_t grace_ms,
                      const char* port_file);
 
+/* The soft open-file limit is often 1024 (for select()'s sake; libuv uses
+ * epoll) while the hard one is far higher: a process's connection cap would
+ * then end in EMFILE before --max-connections. Raise the soft limit to what
+ * the cap needs — two descriptors a connection (its socket and the file an
+ * upload or a GET has open) plus 64 — within the hard limit, as Go's runtime
+ * raises it for every program. The library warns if it is still short. */
+static void raise_fd_limit(const pipe_http_config_t* cfg, unsigned workers) {
+  struct rlimit rl;
+  uint64_t per = cfg->max_connections, want;
+  if (per == 0 || getrlimit(RLIMIT_NOFILE, &rl) != 0) return;
+  if (workers > 1) per = per / workers > 0 ? per / workers : 1;
+  want = 2 * per + 64;
+  if (rl.rlim_cur == RLIM_INFINITY || (uint64_t)rl.rlim_cur >= want) return;
+  rl.rlim_cur = rl.rlim_max != RLIM_INFINITY && (uint64_t)rl.rlim_max < want
+                    ? rl.rlim_max
+                    : (rlim_t)want;
+  (void)setrlimit(RLIMIT_NOFILE, &rl);
+}
+
 /* ---- --workers N: a parent that keeps N server processes ------------------
  *
  * The parent binds the listening socket once and forks the workers, which
@@ -116,12 +136,18 @@ static volatile sig_atomic_t stop_signal;
 
 static void on_parent_signal(int sig) { stop_signal = sig; }
 
-static pid_t spawn_worker(const pipe_http_config_t* cfg, uint64_t grace_ms) {
+/* Worker `index` (0..n-1; a restarted worker keeps its index): the limits
+ * in cfg are the server's, and the library applies this worker's share
+ * (cfg->workers is n). */
+static pid_t spawn_worker(const pipe_http_config_t* cfg, unsigned index,
+                          uint64_t grace_ms) {
   pid_t pid = fork();
   if (pid == 0) {
+    pipe_http_config_t wc = *cfg;
+    wc.worker = index;
     signal(SIGTERM, SIG_DFL);
     signal(SIGINT, SIG_DFL);
-    _exit(serve_one(cfg, grace_ms, NULL));
+    _exit(serve_one(&wc, grace_ms, NULL));
   }
   if (pid > 0)
     fprintf(stderr, "{\"level\":\"info\",\"pid\":%d,\"msg\":\"worker started\","
@@ -147,6 +173,7 @@ static int supervise(pipe_http_config_t* cfg, int n, uint64_t grace_ms,
                                           : ((struct sockaddr_in*)&ss)->sin_port);
   cfg->use_listen_fd = 1;
   cfg->listen_fd = fd;
+  cfg->workers = (unsigned)n;
   pids = calloc((size_t)n, sizeof(*pids));
   born = calloc((size_t)n, sizeof(*born));
   if (pids == NULL || born == NULL) {
@@ -161,7 +188,7 @@ static int supervise(pipe_http_config_t* cfg, int n, uint64_t grace_ms,
   sigaction(SIGTERM, &sa, NULL);
   sigaction(SIGINT, &sa, NULL);
   for (i = 0; i < n; i++) {
-    pids[i] = spawn_worker(cfg, grace_ms);
+    pids[i] = spawn_worker(cfg, (unsigned)i, grace_ms);
     born[i] = time(NULL);
   }
   /* The port file once the workers exist: a test or script may connect. */
@@ -190,7 +217,7 @@ static int supervise(pipe_http_config_t* cfg, int n, uint64_t grace_ms,
         break;
       }
       if (time(NULL) - born[i] < 1) sleep(1);
-      pids[i] = spawn_worker(cfg, grace_ms);
+      pids[i] = spawn_worker(cfg, (unsigned)i, grace_ms);
       born[i] = time(NULL);
     }
   }
@@ -217,6 +244,12 @@ static void on_drained(pipe_http_server_t* srv, void* ud) {
   s->drained = 1;
   uv_close((uv_handle_t*)&s->sigterm, NULL);
   uv_close((uv_handle_t*)&s->sigint, NULL);
+  /* Stopping the last handle of a signal makes libuv restore SIG_DFL: a
+   * SIGTERM arriving now, while the drained server frees its state and
+   * exits (under ASan, the leak check takes a while), would turn exit 0
+   * into death by signal (143). The drain is done: ignore them. */
+  signal(SIGTERM, SIG_IGN);
+  signal(SIGINT, SIG_IGN);
 }
 
 static void on_signal(uv_signal_t* h, int signum) {
@@ -235,7 +268,8 @@ static int takes_value(const char* name) {
       "--workers", "--max-cpu-jobs", "--max-uploads", "--max-body-size",
       "--max-file-size", "--max-header-size", "--max-part-header-size",
       "--max-files", "--max-fields", "--max-parts", "--max-field-size",
-      "--max-memory", "--header-timeout", "--idle-timeout"};
+      "--max-memory", "--header-timeout", "--idle-timeout",
+      "--max-connections"};
   size_t i;
   for (i = 0; i < sizeof(names) / sizeof(names[0]); i++)
     if (strcmp(name, names[i]) == 0) return 1;
@@ -336,6 +370,11 @@ int cli_serve_command(const cli_command_t* cmd, int argc, char** argv) {
     BYTES("--max-memory", max_memory)
     SECS("--header-timeout", header_timeout_ms)
     SECS("--idle-timeout", idle_timeout_ms)
+    else if (strcmp(name, "--max-connections") == 0) {
+      if (parse_bytes(v, &n) < 0 || n > 1000000)
+        return cli_usage_error("serve", "--max-connections: not a count: '%s'", v);
+      cfg.max_connections = (unsigned)n;
+    }
     else return cli_usage_error("serve", "unknown option '%s'", name);
 #undef BYTES
 #undef SECS
@@ -357,6 +396,7 @@ int cli_serve_command(const cli_command_t* cmd, int argc, char** argv) {
     cfg.tokens = (const char* const*)tokens;
     cfg.ntokens = ntokens;
   }
+  raise_fd_limit(&cfg, (unsigned)workers);
   if (workers > 1) {
     r = supervise(&cfg, workers, s.grace_ms, port_file);
     for (i = 0; i < ntokens; i++) free(tokens[i]);

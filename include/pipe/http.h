@@ -41,7 +41,16 @@ typedef struct pipe_http_server_s pipe_http_server_t;
 
 /** The server's settings. pipe_http_config_init() fills the defaults; a
  *  limit of 0 then means "none". Strings are borrowed until
- *  pipe_http_server_new() returns (it copies what it keeps). */
+ *  pipe_http_server_new() returns (it copies what it keeps).
+ *
+ *  max_memory, max_uploads and max_connections are the whole server's:
+ *  with `workers` processes sharing one listening socket (pipe_http_bind),
+ *  each applies floor(limit / workers), at least 1 where a limit is set, so
+ *  that together they admit what was configured. The kernel does not
+ *  spread connections evenly between processes, so one worker can refuse
+ *  while another has room. max_cpu_jobs stays per process: it budgets the
+ *  process's own libuv thread pool. /metrics answers for the process the
+ *  connection reached (pipe_http_worker_info names it). */
 typedef struct pipe_http_config_s {
   const char* listen;           /* "HOST:PORT" (port 0: any free port) */
   const char* store;            /* local directory of objects, or
@@ -64,6 +73,9 @@ typedef struct pipe_http_config_s {
                                    0: min(CPUs, UV_THREADPOOL_SIZE - 1) */
   unsigned header_timeout_ms;   /* request head must arrive within: 10 s */
   unsigned idle_timeout_ms;     /* no byte from the client for: 60 s */
+  unsigned max_connections;     /* connections open at once: 1024; one
+                                   more is answered 503 (Retry-After: 1)
+                                   and closed, never left in the backlog */
   int max_gzip_threads;         /* cap of a client's gzip --threads: 2 */
   size_t max_gzip_block;        /* cap of a client's gzip --block-size: 1 MiB */
   size_t buf_size;              /* pipeline buffers: 64 KiB */
@@ -74,6 +86,10 @@ typedef struct pipe_http_config_s {
                                    binding `listen`: worker processes share
                                    one listening socket */
   int listen_fd;
+  unsigned workers;             /* processes sharing the socket and the
+                                   limits above (0 or 1: this one alone) */
+  unsigned worker;              /* this process's index, 0..workers-1
+                                   (/metrics: pipe_http_worker_info) */
   /* An s3:// store: its S3 settings (borrowed until pipe_http_server_new
    * returns; NULL: the environment and aws-cli's profile files decide, as
    * pipe_s3_config_load), part size and parts in flight per upload

@@ -1,6 +1,7 @@
 /* /metrics: Prometheus text exposition format 0.0.4, from counters the
  * server keeps as it goes (no registry: a fixed table of route x status). */
 #include <string.h>
+#include <unistd.h>
 
 #include "http/server_internal.h"
 #include "pipe/ctx.h"
@@ -47,6 +48,40 @@ void pipe__metrics_stage(pipe_http_server_t* srv, const pipe_stage_t* s) {
   m->stage_bytes[i] += s->stats.bytes_in;
 }
 
+/* Connection admission (listener.c), this process's limits and which
+ * process it is: with --workers each worker answers for itself. */
+static void render_conns(pipe_http_server_t* srv, pipe_sbuf_t* b) {
+  pipe_http_metrics_t* m = &srv->metrics;
+  pipe__sbuf_printf(
+      b,
+      "# HELP pipe_http_connections_refused_total Connections answered 503 "
+      "and closed as they were accepted: at --max-connections "
+      "(max_connections) or out of file descriptors (fd_limit).\n"
+      "# TYPE pipe_http_connections_refused_total counter\n"
+      "pipe_http_connections_refused_total{reason=\"max_connections\"} %llu\n"
+      "pipe_http_connections_refused_total{reason=\"fd_limit\"} %llu\n"
+      "# HELP pipe_http_accept_paused_total Times accepting paused for 100 ms "
+      "after an accept error (out of descriptors with no spare left, out of "
+      "memory).\n"
+      "# TYPE pipe_http_accept_paused_total counter\n"
+      "pipe_http_accept_paused_total %llu\n"
+      "# HELP pipe_http_limit This process's limits: its share of the "
+      "server's with --workers (0: none).\n"
+      "# TYPE pipe_http_limit gauge\n"
+      "pipe_http_limit{name=\"max_connections\"} %u\n"
+      "pipe_http_limit{name=\"max_memory\"} %llu\n"
+      "pipe_http_limit{name=\"max_uploads\"} %u\n"
+      "# HELP pipe_http_worker_info The process that answered: its worker "
+      "index (0 without --workers) and pid.\n"
+      "# TYPE pipe_http_worker_info gauge\n"
+      "pipe_http_worker_info{worker=\"%u\",pid=\"%d\"} 1\n",
+      (unsigned long long)m->conns_refused[PIPE_HTTP_REFUSE_MAX_CONNS],
+      (unsigned long long)m->conns_refused[PIPE_HTTP_REFUSE_FD_LIMIT],
+      (unsigned long long)m->accept_paused, srv->cfg.max_connections,
+      (unsigned long long)srv->cfg.max_memory, srv->cfg.max_uploads,
+      srv->cfg.worker, (int)getpid());
+}
+
 void pipe__server_metrics_render(pipe_http_server_t* srv, pipe_sbuf_t* b) {
   pipe_http_metrics_t* m = &srv->metrics;
   size_t i;
@@ -83,8 +118,8 @@ void pipe__server_metrics_render(pipe_http_server_t* srv, pipe_sbuf_t* b) {
                     "memory of the pipelines running now.\n"
                     "# TYPE pipe_http_pool_reserved_bytes gauge\n"
                     "pipe_http_pool_reserved_bytes %zu\n"
-                    "# HELP pipe_http_pool_limit_bytes --max-memory (0: "
-                    "none).\n"
+                    "# HELP pipe_http_pool_limit_bytes This worker's share "
+                    "of --max-memory (0: none).\n"
                     "# TYPE pipe_http_pool_limit_bytes gauge\n"
                     "pipe_http_pool_limit_bytes %llu\n"
                     "# HELP pipe_http_backpressure_seconds_total Time request "
@@ -142,4 +177,5 @@ void pipe__server_metrics_render(pipe_http_server_t* srv, pipe_sbuf_t* b) {
   for (i = 0; i < m->nstages; i++)
     pipe__sbuf_printf(b, "pipe_http_stage_bytes_total{stage=\"%s\"} %llu\n",
                       m->stage_names[i], (unsigned long long)m->stage_bytes[i]);
+  render_conns(srv, b);
 }

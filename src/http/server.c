@@ -222,6 +222,14 @@ static void log_kv(pipe_sbuf_t* b, const char* k, const char* v) {
   pipe__sbuf_json(b, v, strlen(v));
 }
 
+void pipe__server_log(pipe_http_server_t* srv, const char* level,
+                      const char* msg, const char* fields) {
+  pipe_sbuf_t b = {0};
+  log_start(srv, &b, level, msg);
+  if (fields != NULL) pipe__sbuf_puts(&b, fields);
+  log_end(srv, &b);
+}
+
 /* An error event tied to a request (or NULL). */
 static void log_error(pipe_http_server_t* srv, conn_t* c, const char* fmt, ...)
 #if defined(__GNUC__)
@@ -412,6 +420,17 @@ static void send_json(conn_t* c, int status, const char* extra,
             head ? NULL : body->p, head ? 0 : body->len, 1);
 }
 
+void pipe__server_error_body(pipe_sbuf_t* b, int status, const char* code,
+                             const char* msg, const char* req_id) {
+  pipe__sbuf_printf(b, "{\"error\":{\"status\":%d,\"code\":", status);
+  pipe__sbuf_json(b, code, strlen(code));
+  pipe__sbuf_puts(b, ",\"message\":");
+  pipe__sbuf_json(b, msg, strlen(msg));
+  pipe__sbuf_puts(b, ",\"request_id\":");
+  pipe__sbuf_json(b, req_id, strlen(req_id));
+  pipe__sbuf_puts(b, "}}\n");
+}
+
 static void send_error_v(conn_t* c, int status, const char* code,
                          const char* extra, const char* fmt, va_list ap) {
   pipe_sbuf_t b = {0};
@@ -420,13 +439,7 @@ static void send_error_v(conn_t* c, int status, const char* code,
   if (c->resp_started || c->closing) return;
   snprintf(c->err_msg, sizeof(c->err_msg), "%.*s",
            (int)sizeof(c->err_msg) - 1, msg);
-  pipe__sbuf_printf(&b, "{\"error\":{\"status\":%d,\"code\":", status);
-  pipe__sbuf_json(&b, code, strlen(code));
-  pipe__sbuf_puts(&b, ",\"message\":");
-  pipe__sbuf_json(&b, msg, strlen(msg));
-  pipe__sbuf_puts(&b, ",\"request_id\":");
-  pipe__sbuf_json(&b, c->req_id, strlen(c->req_id));
-  pipe__sbuf_puts(&b, "}}\n");
+  pipe__server_error_body(&b, status, code, msg, c->req_id);
   send_json(c, status, extra, &b);
   pipe__sbuf_free(&b);
 }
@@ -2262,11 +2275,14 @@ static void route_get_async(conn_t* c, const char* key) {
 
 /* ---- connections of the server ------------------------------------------- */
 
-int pipe__server_accept(pipe_http_server_t* srv) {
+int pipe__server_conn_new(pipe_http_server_t* srv, int fd) {
   conn_t* c = calloc(1, sizeof(*c));
   struct sockaddr_storage ss;
   int len = sizeof(ss), r;
-  if (c == NULL) return PIPE_ENOMEM;
+  if (c == NULL) {
+    close(fd);
+    return PIPE_ENOMEM;
+  }
   c->srv = srv;
   uv_tcp_init(srv->loop, &c->tcp);
   uv_timer_init(srv->loop, &c->timer);
@@ -2278,8 +2294,9 @@ int pipe__server_accept(pipe_http_server_t* srv) {
   srv->nconns++;
   http_parser_init(&c->hp, HTTP_REQUEST);
   c->hp.data = c;
-  r = uv_accept((uv_stream_t*)&srv->listener, (uv_stream_t*)&c->tcp);
+  r = uv_tcp_open(&c->tcp, (uv_os_sock_t)fd);
   if (r < 0) {
+    close(fd); /* not the handle's: uv_tcp_open did not take it */
     c->closing = 1;
     uv_close((uv_handle_t*)&c->timer, handle_closed);
     uv_close((uv_handle_t*)&c->tcp, handle_closed);

@@ -32,7 +32,20 @@ typedef struct pipe_http_metrics_s {
   const char* stage_names[8];
   size_t nstages;
   uint64_t source_blocked_ns; /* backpressure at the request body */
+  uint64_t conns_refused[2];  /* by pipe_http_refuse_t below */
+  uint64_t accept_paused;     /* accept errors that paused the listener */
 } pipe_http_metrics_t;
+
+/* Why the listener refused a connection (listener.c): the refusal log and
+ * pipe_http_connections_refused_total{reason}. PIPE_HTTP_ACCEPT_PAUSED is
+ * not a refusal (the connections wait in the backlog) but shares the
+ * log's rate limit. */
+typedef enum {
+  PIPE_HTTP_REFUSE_MAX_CONNS = 0, /* --max-connections (this worker's share) */
+  PIPE_HTTP_REFUSE_FD_LIMIT = 1,  /* EMFILE/ENFILE: answered via the spare fd */
+  PIPE_HTTP_ACCEPT_PAUSED = 2,
+  PIPE_HTTP_REFUSE_NKINDS = 3
+} pipe_http_refuse_t;
 
 struct conn_s;
 
@@ -41,8 +54,17 @@ struct pipe_http_server_s {
   pipe_http_config_t cfg; /* strings below are our copies */
   char* host;
   int port;
-  uv_tcp_t listener;
-  int listening;
+  /* The listener (listener.c): we accept ourselves, on a uv_poll_t. */
+  int listen_fd;
+  uv_poll_t accept_poll;
+  uv_timer_t accept_timer;  /* the pause after an accept error */
+  uv_timer_t refuse_timer;  /* the refusal log's one line a second */
+  int accept_polling;       /* accept_poll is started */
+  int refuse_timer_on;
+  int spare_fd;             /* held for EMFILE (-1: none now) */
+  uint64_t refuse_unlogged[PIPE_HTTP_REFUSE_NKINDS];
+  int refuse_errno[PIPE_HTTP_REFUSE_NKINDS]; /* the last one, for the log */
+  int listening;            /* listener handles not closed yet */
   pipe_store_t* store;
   struct pipe_ctx_s* ctx;     /* every pipeline is made in it: the store's
                                  (S3) or own_ctx; its CPU budget is
@@ -67,10 +89,28 @@ struct pipe_http_server_s {
   pipe_http_metrics_t metrics;
 };
 
-/* Connections (server.c). */
-int pipe__server_accept(pipe_http_server_t* srv);
+/* The listener (listener.c). start takes fd, a listening socket, in every
+ * outcome; < 0: the handles that exist are closing (srv->listening says
+ * when they are gone). close stops accepting, flushes the refusal log and
+ * closes the handles; pipe__server_drain_check runs when they are gone. */
+int pipe__listener_start(pipe_http_server_t* srv, int fd);
+void pipe__listener_close(pipe_http_server_t* srv);
+
+/* Connections (server.c). conn_new takes fd, an accepted socket, in every
+ * outcome (closed on failure). */
+int pipe__server_conn_new(pipe_http_server_t* srv, int fd);
 void pipe__server_close_idle(pipe_http_server_t* srv);
 void pipe__server_close_all(pipe_http_server_t* srv);
+
+/* One JSON line in the log: {"ts","level","pid","msg"} then `fields`,
+ * JSON members each led by a comma (NULL: none). */
+void pipe__server_log(pipe_http_server_t* srv, const char* level,
+                      const char* msg, const char* fields);
+
+/* The body every error response carries:
+ * {"error":{"status","code","message","request_id"}} and a newline. */
+void pipe__server_error_body(pipe_sbuf_t* b, int status, const char* code,
+                             const char* msg, const char* req_id);
 
 /* A fresh request id (16 hex digits + NUL). */
 void pipe__server_request_id(pipe_http_server_t* srv, char out[24]);

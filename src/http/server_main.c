@@ -4,6 +4,7 @@
 #include <errno.h>
 #include <limits.h>
 #include <stdlib.h>
+#include <sys/resource.h>
 #include <sys/socket.h>
 #include <unistd.h>
 #include <string.h>
@@ -22,6 +23,7 @@ void pipe_http_config_init(pipe_http_config_t* cfg) {
   cfg->max_field_size = 1 << 20;
   cfg->header_timeout_ms = 10000;
   cfg->idle_timeout_ms = 60000;
+  cfg->max_connections = 1024;
   cfg->max_gzip_threads = 2;
   cfg->max_gzip_block = (size_t)1 << 20;
   cfg->buf_size = 64 << 10;
@@ -58,12 +60,6 @@ void pipe__server_spec_limits(const pipe_http_server_t* srv,
   lim->max_stages = 16;
   lim->buf_size = srv->cfg.buf_size;
   lim->pool_limit = srv->cfg.pool_limit;
-}
-
-static void on_connection(uv_stream_t* l, int status) {
-  pipe_http_server_t* srv = l->data;
-  if (status < 0 || srv->draining) return;
-  (void)pipe__server_accept(srv);
 }
 
 /* "HOST:PORT", "[v6]:PORT" or ":PORT" into addr. */
@@ -120,10 +116,68 @@ static int seterr(pipe_error_t* err, int code, const char* msg,
   return code;
 }
 
-static void listener_closed(uv_handle_t* h) {
-  pipe_http_server_t* srv = h->data;
-  srv->listening = 0;
-  pipe__server_drain_check(srv);
+/* A TCP socket bound to addr and listening (close-on-exec); the listener
+ * makes it non-blocking. 0 and *fd, or a negated errno. */
+static int bind_listen(const struct sockaddr_storage* addr, int* fd) {
+  int s, one = 1, e;
+  *fd = -1;
+  s = socket(addr->ss_family, SOCK_STREAM | SOCK_CLOEXEC, 0);
+  if (s < 0) return -errno;
+  (void)setsockopt(s, SOL_SOCKET, SO_REUSEADDR, &one, sizeof(one));
+  if (bind(s, (const struct sockaddr*)addr,
+           addr->ss_family == AF_INET6 ? sizeof(struct sockaddr_in6)
+                                       : sizeof(struct sockaddr_in)) != 0 ||
+      listen(s, 511) != 0) {
+    e = -errno;
+    close(s);
+    return e;
+  }
+  *fd = s;
+  return 0;
+}
+
+/* A limit of the whole server, as one of `workers` processes applies it:
+ * an even share, at least 1 where it is set (0, none, stays 0). */
+static uint64_t share(uint64_t total, unsigned workers) {
+  if (total == 0 || workers <= 1) return total;
+  return total / workers > 0 ? total / workers : 1;
+}
+
+/* nginx's "worker_connections exceed open file resource limit" warning:
+ * past the descriptor limit, accept() fails before --max-connections is
+ * reached (those connections get the fd_limit 503, listener.c). 64
+ * descriptors are counted for the loop, the store, the log and the spare. */
+static void fd_limit_check(pipe_http_server_t* srv) {
+  struct rlimit rl;
+  char f[160];
+  if (srv->cfg.max_connections == 0 || getrlimit(RLIMIT_NOFILE, &rl) != 0 ||
+      rl.rlim_cur == RLIM_INFINITY ||
+      (uint64_t)srv->cfg.max_connections + 64 <= (uint64_t)rl.rlim_cur)
+    return;
+  snprintf(f, sizeof(f), ",\"max_connections\":%u,\"open_file_limit\":%llu",
+           srv->cfg.max_connections, (unsigned long long)rl.rlim_cur);
+  pipe__server_log(srv, "warn",
+                   "--max-connections exceeds the open-file limit (ulimit "
+                   "-n) less 64: connections past it get 503 fd_limit",
+                   f);
+}
+
+/* A share of --max-memory below one plain upload's buffers (the body side
+ * job_new counts: source, hash and sink pools, and the store's sink) admits
+ * nothing: say so at start rather than by a 503 on every upload. */
+static void memory_share_check(pipe_http_server_t* srv) {
+  uint64_t plain = 3 * (uint64_t)srv->cfg.buf_size * srv->cfg.pool_limit;
+  char f[200];
+  if (srv->cfg.max_memory == 0) return;
+  if (srv->store->ops->sink_mem != NULL) plain += srv->store->ops->sink_mem(srv->store);
+  if (srv->cfg.max_memory >= plain) return;
+  snprintf(f, sizeof(f), ",\"max_memory\":%llu,\"workers\":%u,\"upload_needs\":%llu",
+           (unsigned long long)srv->cfg.max_memory, srv->cfg.workers,
+           (unsigned long long)plain);
+  pipe__server_log(srv, "warn",
+                   "this worker's share of --max-memory is below what one "
+                   "upload needs: every upload will be refused (503)",
+                   f);
 }
 
 int pipe_http_server_new(uv_loop_t* loop, const pipe_http_config_t* cfg,
@@ -131,8 +185,9 @@ int pipe_http_server_new(uv_loop_t* loop, const pipe_http_config_t* cfg,
   pipe_http_server_t* srv;
   struct sockaddr_storage addr;
   struct sockaddr_storage bound;
+  socklen_t blen = sizeof(bound);
   char host[256];
-  int r, len = sizeof(bound);
+  int r, fd = -1;
   size_t i;
   *out = NULL;
   memset(&addr, 0, sizeof(addr));
@@ -155,7 +210,16 @@ int pipe_http_server_new(uv_loop_t* loop, const pipe_http_config_t* cfg,
   srv = calloc(1, sizeof(*srv));
   if (srv == NULL) return seterr(err, PIPE_ENOMEM, "out of memory", NULL);
   srv->loop = loop;
+  srv->listen_fd = -1;
+  srv->spare_fd = -1;
   srv->cfg = *cfg;
+  /* The budgets are the server's, not each worker's: N workers sharing the
+   * socket each admit their share, so together they admit what the
+   * operator configured. (max_cpu_jobs is a thread-pool budget, and each
+   * process has its own pool: it stays per process.) */
+  srv->cfg.max_memory = share(cfg->max_memory, cfg->workers);
+  srv->cfg.max_uploads = (unsigned)share(cfg->max_uploads, cfg->workers);
+  srv->cfg.max_connections = (unsigned)share(cfg->max_connections, cfg->workers);
   srv->log = cfg->log;
   srv->cfg.listen = NULL;
   srv->cfg.store = NULL;
@@ -204,27 +268,27 @@ int pipe_http_server_new(uv_loop_t* loop, const pipe_http_config_t* cfg,
   pipe_ctx_set_cpu_jobs(srv->ctx, cfg->max_cpu_jobs > UINT_MAX
                                       ? UINT_MAX
                                       : (unsigned)cfg->max_cpu_jobs);
-  uv_tcp_init(loop, &srv->listener);
-  srv->listener.data = srv;
-  srv->listening = 1;
-  if (cfg->use_listen_fd)
-    r = uv_tcp_open(&srv->listener, cfg->listen_fd);
-  else
-    r = uv_tcp_bind(&srv->listener, (struct sockaddr*)&addr, 0);
-  if (r == 0) r = uv_listen((uv_stream_t*)&srv->listener, 511, on_connection);
+  if (cfg->use_listen_fd) {
+    fd = cfg->listen_fd;
+    r = 0;
+  } else {
+    r = bind_listen(&addr, &fd);
+  }
+  if (r == 0) r = pipe__listener_start(srv, fd); /* takes fd */
   if (r < 0) {
     seterr(err, r, uv_strerror(r), cfg->listen);
     srv->draining = 1;
     srv->drain_fired = 1; /* nobody waits for this one */
-    uv_close((uv_handle_t*)&srv->listener, listener_closed);
     *out = srv; /* the caller runs the loop once and frees it */
     return r;
   }
-  if (uv_tcp_getsockname(&srv->listener, (struct sockaddr*)&bound, &len) == 0)
+  if (getsockname(srv->listen_fd, (struct sockaddr*)&bound, &blen) == 0)
     srv->port = ntohs(bound.ss_family == AF_INET6
                           ? ((struct sockaddr_in6*)&bound)->sin6_port
                           : ((struct sockaddr_in*)&bound)->sin_port);
   srv->host = strdup(host);
+  fd_limit_check(srv);
+  memory_share_check(srv);
   (void)srv->store->ops->ready(srv->store); /* an S3 store's first probe */
   *out = srv;
   return 0;
@@ -238,7 +302,7 @@ int pipe_http_server_port(const pipe_http_server_t* srv) { return srv->port; }
 int pipe_http_bind(const char* listen_addr, int* fd, pipe_error_t* err) {
   struct sockaddr_storage addr;
   char host[256];
-  int s, one = 1, e;
+  int e;
   *fd = -1;
   memset(&addr, 0, sizeof(addr));
   if (parse_listen(listen_addr != NULL ? listen_addr : "", &addr, host,
@@ -246,18 +310,8 @@ int pipe_http_bind(const char* listen_addr, int* fd, pipe_error_t* err) {
     return seterr(err, PIPE_EUSAGE,
                   "--listen must be HOST:PORT (an IP address), got",
                   listen_addr);
-  s = socket(addr.ss_family, SOCK_STREAM | SOCK_CLOEXEC, 0);
-  if (s < 0) return seterr(err, -errno, "cannot create a socket", NULL);
-  (void)setsockopt(s, SOL_SOCKET, SO_REUSEADDR, &one, sizeof(one));
-  if (bind(s, (struct sockaddr*)&addr,
-           addr.ss_family == AF_INET6 ? sizeof(struct sockaddr_in6)
-                                      : sizeof(struct sockaddr_in)) != 0 ||
-      listen(s, 511) != 0) {
-    e = -errno;
-    close(s);
-    return seterr(err, e, uv_strerror(e), listen_addr);
-  }
-  *fd = s;
+  e = bind_listen(&addr, fd);
+  if (e < 0) return seterr(err, e, uv_strerror(e), listen_addr);
   return 0;
 }
 
@@ -295,7 +349,7 @@ void pipe_http_server_drain(pipe_http_server_t* srv, uint64_t grace_ms,
   srv->draining = 1;
   srv->drain_cb = cb;
   srv->drain_ud = ud;
-  uv_close((uv_handle_t*)&srv->listener, listener_closed);
+  pipe__listener_close(srv);
   uv_timer_init(srv->loop, &srv->grace);
   srv->grace.data = srv;
   srv->grace_open = 1;
