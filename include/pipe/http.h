@@ -64,7 +64,7 @@ typedef struct pipe_http_config_s {
   uint64_t max_part_header_size; /* a multipart part's header block: 16 KiB */
   uint64_t max_files, max_fields, max_parts; /* multipart: none */
   uint64_t max_field_size;      /* multipart text field: 1 MiB */
-  uint64_t max_memory;          /* worst case of all pipelines: none */
+  uint64_t max_memory;          /* worst case of all pipelines: 1 GiB */
   unsigned max_uploads;         /* uploads in flight: none */
   size_t max_cpu_jobs;          /* CPU jobs (gzip blocks) of all uploads on
                                    libuv's thread pool at once, the rest
@@ -76,8 +76,8 @@ typedef struct pipe_http_config_s {
   unsigned max_connections;     /* connections open at once: 1024; one
                                    more is answered 503 (Retry-After: 1)
                                    and closed, never left in the backlog */
-  int max_gzip_threads;         /* cap of a client's gzip --threads: 2 */
-  size_t max_gzip_block;        /* cap of a client's gzip --block-size: 1 MiB */
+  int max_gzip_threads;         /* cap of a client's gzip --threads: 1 */
+  size_t max_gzip_block;        /* cap of a client's gzip --block-size: 256 KiB */
   size_t buf_size;              /* pipeline buffers: 64 KiB */
   size_t pool_limit;            /* buffers per stage pool: 4 */
   FILE* log;                    /* JSON-lines access and error log: stderr */

@@ -55,8 +55,8 @@ typedef struct pipe_file_sink_config_s {
 } pipe_file_sink_config_t;
 
 /** Memory a file sink with direct_io holds besides its queue (two staging
- *  buffers of 512 KiB). */
-#define PIPE_FILE_SINK_DIRECT_MEM ((size_t)1 << 20)
+ *  buffers of 256 KiB). */
+#define PIPE_FILE_SINK_DIRECT_MEM ((size_t)512 << 10)
 
 PIPE_EXTERN int pipe_file_sink_new(pipe_pipeline_t* pl, const pipe_file_sink_config_t* cfg,
                        pipe_stage_t** out);

@@ -37,7 +37,7 @@
 
 /* Direct mode: bytes per staging buffer (two per writer), a multiple of
  * every logical block size O_DIRECT asks alignment to (512 or 4096). */
-#define PIPE__FD_DIRECT_CHUNK ((size_t)512 << 10)
+#define PIPE__FD_DIRECT_CHUNK ((size_t)256 << 10)
 #define PIPE__FD_DIRECT_ALIGN ((size_t)4096)
 
 typedef struct pipe_fd_writer_s pipe_fd_writer_t;

@@ -560,12 +560,12 @@ static size_t resident_pages(const char* path, size_t* total) {
   return res;
 }
 
-/* Sizes around the staging chunk (512 KiB) and the 4096-byte alignment,
+/* Sizes around the staging chunk (256 KiB) and the 4096-byte alignment,
  * pushed in awkward buffer sizes so that copies straddle every edge. */
 ParameterizedTestParameters(file_sink, direct_io_copy_is_byte_identical) {
   static size_t sizes[] = {0,          1,          4095,       4096,
-                           524287,     524288,     524289,     1048576,
-                           1572864 + 17, 5 * 1048576 + 3};
+                           262143,     262144,     262145,     524288,
+                           786432 + 17, 5 * 1048576 + 3};
   return cr_make_param_array(size_t, sizes, sizeof(sizes) / sizeof(*sizes));
 }
 
@@ -590,7 +590,7 @@ ParameterizedTest(size_t* size, file_sink, direct_io_copy_is_byte_identical) {
 Test(file_sink, direct_io_bytes_skip_the_page_cache) {
   /* The point of direct_io: what is written is not copied into the page
    * cache. Buffered, every page of a fresh 8 MiB file is resident; direct,
-   * at most the tail written buffered (< one 512 KiB chunk). On tmpfs the
+   * at most the tail written buffered (< one 256 KiB chunk). On tmpfs the
    * page cache is the file itself: nothing to observe there. */
   size_t n = 8 * 1048576 + 1000, total, res_direct, res_buffered;
   char* dir = th_tmpdir();
@@ -614,7 +614,7 @@ Test(file_sink, direct_io_bytes_skip_the_page_cache) {
   th_finish(pl);
 
   res_direct = resident_pages(a, &total);
-  cr_assert_leq(res_direct, (524288 + 4095) / 4096,
+  cr_assert_leq(res_direct, (PIPE_FILE_SINK_DIRECT_MEM / 2 + 4095) / 4096,
                 "direct: %zu of %zu pages in the page cache", res_direct, total);
   res_buffered = resident_pages(b, &total);
   cr_assert_gt(res_buffered, total / 2,
@@ -641,7 +641,7 @@ Test(file_sink, direct_io_slow_consumer_flow_and_abort_clean_up) {
   /* Both staging buffers and the queue filled before the first write
    * returned: the sink said FULL, flow control holds in direct mode. */
   cr_assert_gt(src->fulls, 0);
-  cr_assert_gt(snk->stats.bytes_in, 1048576);
+  cr_assert_gt(snk->stats.bytes_in, PIPE_FILE_SINK_DIRECT_MEM);
   pipe_pipeline_abort(pl, PIPE_ECANCELED);
   uv_run(th_loop(), UV_RUN_DEFAULT);
   cr_assert_eq(pipe_pipeline_error(pl)->code, PIPE_ECANCELED);
