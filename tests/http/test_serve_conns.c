@@ -26,6 +26,9 @@
 
 TestSuite(serve_conns, .timeout = 120);
 
+static const char GET_HEALTHZ[] = "GET /healthz HTTP/1.1\r\nHost: x\r\n\r\n";
+static const char GET_METRICS[] = "GET /metrics HTTP/1.1\r\nHost: x\r\n\r\n";
+
 static void sleep_ms(int ms) {
   struct timespec ts = {ms / 1000, (long)(ms % 1000) * 1000000L};
   nanosleep(&ts, NULL);
@@ -35,28 +38,6 @@ static double now_s(void) {
   struct timespec ts;
   clock_gettime(CLOCK_MONOTONIC, &ts);
   return (double)ts.tv_sec + (double)ts.tv_nsec / 1e9;
-}
-
-static int connect_to(const serve_t* s) {
-  struct sockaddr_in a;
-  int fd = socket(AF_INET, SOCK_STREAM, 0);
-  cr_assert(fd >= 0);
-  memset(&a, 0, sizeof(a));
-  a.sin_family = AF_INET;
-  a.sin_port = htons((uint16_t)s->port);
-  a.sin_addr.s_addr = htonl(INADDR_LOOPBACK);
-  cr_assert(connect(fd, (struct sockaddr*)&a, sizeof(a)) == 0, "connect: %s",
-            strerror(errno));
-  return fd;
-}
-
-static void send_all(int fd, const char* p) {
-  size_t off = 0, n = strlen(p);
-  while (off < n) {
-    ssize_t w = send(fd, p + off, n - off, MSG_NOSIGNAL);
-    cr_assert(w > 0, "send: %s", strerror(errno));
-    off += (size_t)w;
-  }
 }
 
 /* Reads one whole response (head and Content-Length body), or what came
@@ -103,7 +84,7 @@ static int closed_by_server(int fd) {
 static char* request(int fd, const char* path) {
   char req[256];
   snprintf(req, sizeof(req), "GET %s HTTP/1.1\r\nHost: x\r\n\r\n", path);
-  send_all(fd, req);
+  serve_send(fd, req, strlen(req));
   return read_response(fd);
 }
 
@@ -191,7 +172,7 @@ static void leave_free_fds(pid_t pid, int free_slots) {
 
 Test(serve_conns, one_connection_past_max_connections_gets_a_503_and_is_closed) {
   serve_t* s = serve_start("--max-connections 2");
-  int a = connect_to(s), b = connect_to(s), c, d, i;
+  int a = serve_connect(s), b = serve_connect(s), c, d, i;
   char *r, *m, *log, id[64], want[512];
   const char* body;
   /* Two idle keep-alive connections, a request answered on each. */
@@ -203,8 +184,8 @@ Test(serve_conns, one_connection_past_max_connections_gets_a_503_and_is_closed) 
   cr_assert_eq(serve_status(r), 200, "%s", r);
   free(r);
   /* The third: a complete 503 in the usual error format, then closed. */
-  c = connect_to(s);
-  send_all(c, "GET /healthz HTTP/1.1\r\nHost: x\r\n\r\n");
+  c = serve_connect(s);
+  serve_send(c, GET_HEALTHZ, strlen(GET_HEALTHZ));
   r = read_response(c);
   cr_assert_eq(serve_status(r), 503, "%s", r);
   cr_assert(strstr(r, "\r\nRetry-After: 1\r\n") != NULL, "%s", r);
@@ -234,7 +215,7 @@ Test(serve_conns, one_connection_past_max_connections_gets_a_503_and_is_closed) 
   }
   cr_assert_not_null(m, "the server still counts the closed connection");
   free(m);
-  d = connect_to(s);
+  d = serve_connect(s);
   r = request(d, "/healthz");
   cr_assert_eq(serve_status(r), 200, "%s", r);
   free(r);
@@ -258,7 +239,7 @@ Test(serve_conns, one_connection_past_max_connections_gets_a_503_and_is_closed) 
 Test(serve_conns, a_flood_of_refusals_is_logged_once_a_second_with_the_count) {
   serve_t* s = serve_start("--max-connections 1");
   const int n = 40;
-  int a = connect_to(s), i, lines = 0;
+  int a = serve_connect(s), i, lines = 0;
   long sum = 0;
   double t0, elapsed;
   char *r, *m;
@@ -267,8 +248,8 @@ Test(serve_conns, a_flood_of_refusals_is_logged_once_a_second_with_the_count) {
   free(r);
   t0 = now_s();
   for (i = 0; i < n; i++) {
-    int c = connect_to(s);
-    send_all(c, "GET /healthz HTTP/1.1\r\nHost: x\r\n\r\n");
+    int c = serve_connect(s);
+    serve_send(c, GET_HEALTHZ, strlen(GET_HEALTHZ));
     r = read_response(c);
     cr_assert_eq(serve_status(r), 503, "%s", r);
     free(r);
@@ -301,8 +282,8 @@ Test(serve_conns, out_of_descriptors_a_connection_gets_a_503_and_the_server_serv
   char *r, *m;
   leave_free_fds(s->pid, 3);
   for (i = 0; i < 12; i++) {
-    fds[i] = connect_to(s);
-    send_all(fds[i], "GET /healthz HTTP/1.1\r\nHost: x\r\n\r\n");
+    fds[i] = serve_connect(s);
+    serve_send(fds[i], GET_HEALTHZ, strlen(GET_HEALTHZ));
     r = read_response(fds[i]);
     /* Every connection is answered: served, or a complete 503. */
     if (serve_status(r) == 200) {
@@ -325,8 +306,8 @@ Test(serve_conns, out_of_descriptors_a_connection_gets_a_503_and_the_server_serv
   for (i = 0; i < 12; i++) close(fds[i]);
   /* The descriptors are back once the server has seen the closes. */
   for (i = 0; i < 500; i++) {
-    c = connect_to(s);
-    send_all(c, "GET /metrics HTTP/1.1\r\nHost: x\r\n\r\n");
+    c = serve_connect(s);
+    serve_send(c, GET_METRICS, strlen(GET_METRICS));
     m = read_response(c);
     close(c);
     if (serve_status(m) == 200) break;
@@ -351,8 +332,8 @@ Test(serve_conns, with_no_descriptor_to_spare_accepting_pauses_instead_of_spinni
   low = was;
   low.rlim_cur = 3; /* 0, 1, 2 are open: no slot, not even the spare's */
   cr_assert(prlimit(s->pid, RLIMIT_NOFILE, &low, NULL) == 0);
-  c = connect_to(s); /* completed by the kernel, waits in the backlog */
-  send_all(c, "GET /healthz HTTP/1.1\r\nHost: x\r\n\r\n");
+  c = serve_connect(s); /* completed by the kernel, waits in the backlog */
+  serve_send(c, GET_HEALTHZ, strlen(GET_HEALTHZ));
   /* A listener that retried accept() at once would burn a core here (the
    * server of before spent ~1 s of CPU in these 2 s on this machine). */
   cpu0 = cpu_seconds(s->pid);
@@ -390,7 +371,7 @@ Test(serve_conns, workers_split_the_limits_and_metrics_name_the_worker) {
   cr_assert_eq(npids, 2);
   /* A new connection each time: the kernel gives it to either worker. */
   for (i = 0; i < 200 && !(seen[0] && seen[1]); i++) {
-    int c = connect_to(s), k = -1, pid = -1;
+    int c = serve_connect(s), k = -1, pid = -1;
     char* m = request(c, "/metrics");
     const char* w = strstr(m, "\npipe_http_worker_info{worker=\"");
     close(c);
@@ -423,10 +404,10 @@ Test(serve_conns, workers_together_admit_no_more_uploads_than_max_uploads) {
     cr_assert(mkfifo(path, 0600) == 0);
   }
   for (i = 0; i < N; i++) {
-    fds[i] = connect_to(s);
+    fds[i] = serve_connect(s);
     snprintf(req, sizeof(req),
              "PUT /v1/objects/held%d HTTP/1.1\r\nHost: x\r\nContent-Length: 5\r\n\r\nhello", i);
-    send_all(fds[i], req);
+    serve_send(fds[i], req, strlen(req));
   }
   /* Each worker admits 1 (2 / 2 workers): whichever way the kernel spread
    * the four, at least two are refused. (Each worker admitting 2 would let

@@ -25,27 +25,6 @@
 
 TestSuite(serve_ops, .timeout = 120);
 
-static int connect_to(const serve_t* s) {
-  struct sockaddr_in a;
-  int fd = socket(AF_INET, SOCK_STREAM, 0);
-  cr_assert(fd >= 0);
-  memset(&a, 0, sizeof(a));
-  a.sin_family = AF_INET;
-  a.sin_port = htons((uint16_t)s->port);
-  a.sin_addr.s_addr = htonl(INADDR_LOOPBACK);
-  cr_assert(connect(fd, (struct sockaddr*)&a, sizeof(a)) == 0);
-  return fd;
-}
-
-static void send_all(int fd, const void* p, size_t n) {
-  size_t off = 0;
-  while (off < n) {
-    ssize_t w = send(fd, (const char*)p + off, n - off, MSG_NOSIGNAL);
-    cr_assert(w > 0, "send: %s", strerror(errno));
-    off += (size_t)w;
-  }
-}
-
 /* Sends zeros without blocking until the socket accepts nothing for
  * `quiet_ms` (the server stopped reading) or `max` bytes are out. */
 static size_t send_until_stalled(int fd, size_t max, int quiet_ms) {
@@ -124,10 +103,10 @@ Test(serve_ops, a_slow_store_stalls_the_client_and_server_memory_stays_bounded) 
   snprintf(fifo, sizeof(fifo), "%s/slow", s->store);
   snprintf(shaf, sizeof(shaf), "%s/sha", s->dir);
   cr_assert(mkfifo(fifo, 0600) == 0);
-  fd = connect_to(s);
+  fd = serve_connect(s);
   snprintf(head, sizeof(head),
            "PUT /v1/objects/slow HTTP/1.1\r\nHost: x\r\nContent-Length: %zu\r\n\r\n", BIG);
-  send_all(fd, head, strlen(head));
+  serve_send(fd, head, strlen(head));
   /* Nobody reads the FIFO: the pipeline fills, the server stops reading
    * the socket, the kernel buffers fill, and our send stalls long before
    * the body is out. */
@@ -143,7 +122,7 @@ Test(serve_ops, a_slow_store_stalls_the_client_and_server_memory_stays_bounded) 
     static char zeros[65536];
     while (sent < BIG) {
       size_t k = BIG - sent < sizeof(zeros) ? BIG - sent : sizeof(zeros);
-      send_all(fd, zeros, k);
+      serve_send(fd, zeros, k);
       sent += k;
     }
   }
@@ -174,9 +153,9 @@ Test(serve_ops, max_uploads_refuses_one_more_with_503_and_retry_after) {
   snprintf(fifo, sizeof(fifo), "%s/held", s->store);
   snprintf(shaf, sizeof(shaf), "%s/sha", s->dir);
   cr_assert(mkfifo(fifo, 0600) == 0);
-  fd = connect_to(s);
-  send_all(fd, head, sizeof(head) - 1);
-  send_all(fd, "hello", 5); /* held: the FIFO has no reader */
+  fd = serve_connect(s);
+  serve_send(fd, head, sizeof(head) - 1);
+  serve_send(fd, "hello", 5); /* held: the FIFO has no reader */
   r = serve_sh(s, "sleep 0.2; printf x | curl -sS -D - -T - \"$U/v1/objects/second\" | tr -d '\\r'");
   cr_assert(strstr(r.out, "HTTP/1.1 503") != NULL, "%s", r.out);
   cr_assert(strstr(r.out, "Retry-After: 1") != NULL, "%s", r.out);
@@ -264,16 +243,16 @@ Test(serve_ops, sigterm_drains_finishing_the_upload_in_flight_and_exits_0) {
   snprintf(fifo, sizeof(fifo), "%s/drain", s->store);
   snprintf(shaf, sizeof(shaf), "%s/sha", s->dir);
   cr_assert(mkfifo(fifo, 0600) == 0);
-  fd = connect_to(s);
-  send_all(fd, head, sizeof(head) - 1);
-  send_all(fd, "hello", 5);
-  fd2 = connect_to(s);
-  send_all(fd2, "GET /readyz HTTP/1.1\r\n", 22); /* a request under way */
+  fd = serve_connect(s);
+  serve_send(fd, head, sizeof(head) - 1);
+  serve_send(fd, "hello", 5);
+  fd2 = serve_connect(s);
+  serve_send(fd2, "GET /readyz HTTP/1.1\r\n", 22); /* a request under way */
   usleep(200000);
   kill(pid, SIGTERM);
   usleep(200000);
   /* Draining: ready no more, and no new connection is accepted. */
-  send_all(fd2, "Host: x\r\n\r\n", 11);
+  serve_send(fd2, "Host: x\r\n\r\n", 11);
   resp = recv_all(fd2, 5000);
   cr_assert_eq(serve_status(resp), 503, "%s", resp);
   cr_assert(strstr(resp, "draining") != NULL, "%s", resp);
@@ -298,11 +277,11 @@ Test(serve_ops, sigterm_drains_finishing_the_upload_in_flight_and_exits_0) {
 Test(serve_ops, after_the_grace_an_unfinished_upload_is_aborted_and_removed) {
   serve_t* s = serve_start("--grace 0.3 --idle-timeout 30");
   const char head[] = "PUT /v1/objects/late HTTP/1.1\r\nHost: x\r\nContent-Length: 1000000\r\n\r\n";
-  int fd = connect_to(s), st;
+  int fd = serve_connect(s), st;
   char* log;
   cli_result_t r;
-  send_all(fd, head, sizeof(head) - 1);
-  send_all(fd, "only the start", 14);
+  serve_send(fd, head, sizeof(head) - 1);
+  serve_send(fd, "only the start", 14);
   usleep(200000);
   kill(s->pid, SIGTERM);
   waitpid(s->pid, &st, 0); /* exits by itself once the grace is over */
@@ -528,7 +507,7 @@ Test(serve_ops, a_client_that_does_not_read_pauses_the_reads_from_storage) {
     cr_assert(connect(fd, (struct sockaddr*)&a, sizeof(a)) == 0);
   }
   before = rchar(s->pid);
-  send_all(fd, req, sizeof(req) - 1);
+  serve_send(fd, req, sizeof(req) - 1);
   usleep(1000000); /* we read nothing meanwhile */
   during = rchar(s->pid) - before;
   cr_log_info("server read %lld bytes from storage while the client read none", during);

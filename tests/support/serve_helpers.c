@@ -89,17 +89,35 @@ cli_result_t serve_sh(const serve_t* s, const char* fmt, ...) {
   return cli_exec(cmd, NULL);
 }
 
-char* serve_raw(const serve_t* s, const void* req, size_t len, int idle_ms) {
+int serve_connect(const serve_t* s) {
   struct sockaddr_in a;
   int fd = socket(AF_INET, SOCK_STREAM, 0);
-  size_t off = 0, cap = 65536, n = 0;
-  char* out = malloc(cap + 1);
-  cr_assert(fd >= 0 && out != NULL);
+  cr_assert(fd >= 0, "socket: %s", strerror(errno));
   memset(&a, 0, sizeof(a));
   a.sin_family = AF_INET;
   a.sin_port = htons((uint16_t)s->port);
   a.sin_addr.s_addr = htonl(INADDR_LOOPBACK);
-  cr_assert(connect(fd, (struct sockaddr*)&a, sizeof(a)) == 0);
+  cr_assert(connect(fd, (struct sockaddr*)&a, sizeof(a)) == 0, "connect: %s",
+            strerror(errno));
+  return fd;
+}
+
+void serve_send(int fd, const void* p, size_t n) {
+  size_t off = 0;
+  while (off < n) {
+    ssize_t w = send(fd, (const char*)p + off, n - off, MSG_NOSIGNAL);
+    cr_assert(w > 0, "send: %s", strerror(errno));
+    off += (size_t)w;
+  }
+}
+
+char* serve_raw(const serve_t* s, const void* req, size_t len, int idle_ms) {
+  int fd = serve_connect(s);
+  size_t off = 0, cap = 65536, n = 0;
+  char* out = malloc(cap + 1);
+  cr_assert(out != NULL);
+  /* The server may answer and close before the whole request is sent (413,
+   * 431): stop sending then and read what it said. */
   while (off < len) {
     ssize_t w = send(fd, (const char*)req + off, len - off, MSG_NOSIGNAL);
     if (w <= 0) break;

@@ -32,6 +32,12 @@ int serve_stop(serve_t* s, int keep);
 cli_result_t serve_sh(const serve_t* s, const char* fmt, ...)
     __attribute__((format(printf, 2, 3)));
 
+/* A blocking TCP connection to the server (fails the test if refused). */
+int serve_connect(const serve_t* s);
+
+/* Sends all n bytes on fd (fails the test on error). */
+void serve_send(int fd, const void* p, size_t n);
+
 /* Sends raw request bytes, half-closes nothing, reads until the server
  * closes or `idle_ms` pass without data. Returns what was read
  * (malloc'd, NUL-terminated). */
