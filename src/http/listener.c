@@ -105,7 +105,7 @@ static void refuse_log_flush(pipe_http_server_t* srv) {
     if (k == PIPE_HTTP_REFUSE_MAX_CONNS) {
       msg = "connections refused with 503: --max-connections reached";
       pipe__sbuf_printf(&f, ",\"connections\":%zu,\"max_connections\":%u",
-                        srv->nconns, srv->cfg.max_connections);
+                        srv->nconns - srv->nclosing, srv->cfg.max_connections);
     } else if (k == PIPE_HTTP_REFUSE_FD_LIMIT) {
       msg = "accept failed: out of file descriptors; connections refused "
             "with 503";
@@ -158,7 +158,7 @@ static void refuse(pipe_http_server_t* srv, int fd, int kind, int err) {
     snprintf(msg, sizeof(msg),
              "the server has %zu connections open, its limit "
              "(--max-connections); retry later",
-             srv->nconns);
+             srv->nconns - srv->nclosing);
   else
     snprintf(msg, sizeof(msg),
              "the server is out of file descriptors; retry later");
@@ -243,8 +243,14 @@ static int accept_with_spare(pipe_http_server_t* srv, int err) {
   return e == EAGAIN || e == EWOULDBLOCK || one_connection_error(e);
 }
 
+/* At the cap, an idle keep-alive connection makes room before a new one is
+ * refused: a client holding connections it is not using does not lock
+ * others out. Connections being closed no longer count (their descriptors
+ * are closed; their handles go on the next loop turn). */
 static void admit(pipe_http_server_t* srv, int fd) {
-  if (srv->cfg.max_connections > 0 && srv->nconns >= srv->cfg.max_connections) {
+  if (srv->cfg.max_connections > 0 &&
+      srv->nconns - srv->nclosing >= srv->cfg.max_connections &&
+      !pipe__server_reclaim_idle(srv)) {
     refuse(srv, fd, PIPE_HTTP_REFUSE_MAX_CONNS, 0);
     return;
   }

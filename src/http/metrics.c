@@ -60,6 +60,10 @@ static void render_conns(pipe_http_server_t* srv, pipe_sbuf_t* b) {
       "# TYPE pipe_http_connections_refused_total counter\n"
       "pipe_http_connections_refused_total{reason=\"max_connections\"} %llu\n"
       "pipe_http_connections_refused_total{reason=\"fd_limit\"} %llu\n"
+      "# HELP pipe_http_connections_reclaimed_total Idle keep-alive "
+      "connections closed to make room for a new one at --max-connections.\n"
+      "# TYPE pipe_http_connections_reclaimed_total counter\n"
+      "pipe_http_connections_reclaimed_total %llu\n"
       "# HELP pipe_http_accept_paused_total Times accepting paused for 100 ms "
       "after an accept error (out of descriptors with no spare left, out of "
       "memory).\n"
@@ -77,6 +81,7 @@ static void render_conns(pipe_http_server_t* srv, pipe_sbuf_t* b) {
       "pipe_http_worker_info{worker=\"%u\",pid=\"%d\"} 1\n",
       (unsigned long long)m->conns_refused[PIPE_HTTP_REFUSE_MAX_CONNS],
       (unsigned long long)m->conns_refused[PIPE_HTTP_REFUSE_FD_LIMIT],
+      (unsigned long long)m->conns_reclaimed,
       (unsigned long long)m->accept_paused, srv->cfg.max_connections,
       (unsigned long long)srv->cfg.max_memory, srv->cfg.max_uploads,
       srv->cfg.worker, (int)getpid());
@@ -134,7 +139,7 @@ void pipe__server_metrics_render(pipe_http_server_t* srv, pipe_sbuf_t* b) {
                     (unsigned long long)m->stored_bytes, srv->uploads_in_flight,
                     (unsigned long long)m->rejected, srv->mem_in_use,
                     (unsigned long long)srv->cfg.max_memory,
-                    (double)m->source_blocked_ns / 1e9, srv->nconns);
+                    (double)m->source_blocked_ns / 1e9, srv->nconns - srv->nclosing);
   {
     /* The CPU budget every upload's jobs share (the server's context). */
     unsigned running;

@@ -126,7 +126,9 @@ struct conn_s {
   unsigned reading : 1, closing : 1, hold_body : 1, hold_resp : 1,
       msg_done : 1, resp_started : 1, resp_done : 1, close_after : 1,
       continue_sent : 1, in_parse : 1, paused : 1, last_value : 1,
-      lingering : 1, head_req : 1, value_at_end : 1, head_seen : 1;
+      lingering : 1, head_req : 1, value_at_end : 1, head_seen : 1,
+      kept_alive : 1; /* a request was answered: it waits for the next */
+  uint64_t idle_since; /* uv_now when it began waiting (kept_alive) */
   unsigned crlf_need; /* bytes of a chunk's closing CRLF not seen yet */
   uv_shutdown_t shut;
   int phase;
@@ -518,6 +520,7 @@ static void conn_free(conn_t* c) {
     srv->conns = c->next;
   if (c->next != NULL) c->next->prev = c->prev;
   srv->nconns--;
+  if (c->closing) srv->nclosing--;
   reset_request(c);
   pipe__sbuf_free(&c->url);
   pipe__sbuf_free(&c->hname);
@@ -538,6 +541,7 @@ static void get_abort(getj_t* g);
 static void conn_close(conn_t* c) {
   if (c->closing) return;
   c->closing = 1;
+  c->srv->nclosing++;
   if (c->job != NULL && !c->job->finished) {
     if (!c->resp_started && !c->srv->aborting) {
       log_error(c->srv, c, "client gone mid-upload: pipeline torn down");
@@ -763,6 +767,8 @@ static void next_request(conn_t* c) {
     conn_close(c);
     return;
   }
+  c->kept_alive = 1;
+  c->idle_since = uv_now(c->srv->loop);
   conn_resume(c);
   if (!c->closing && !c->paused && c->phase == PH_IDLE && c->rpos >= c->rlen) {
     free(c->rbuf);
@@ -2298,6 +2304,7 @@ int pipe__server_conn_new(pipe_http_server_t* srv, int fd) {
   if (r < 0) {
     close(fd); /* not the handle's: uv_tcp_open did not take it */
     c->closing = 1;
+    srv->nclosing++;
     uv_close((uv_handle_t*)&c->timer, handle_closed);
     uv_close((uv_handle_t*)&c->tcp, handle_closed);
     return r;
@@ -2320,6 +2327,28 @@ int pipe__server_conn_new(pipe_http_server_t* srv, int fd) {
   c->phase = PH_IDLE;
   start_reading(c);
   return 0;
+}
+
+/* Waiting for its next request with nothing under way: closing it loses
+ * nothing (a client reusing it sees the close and reconnects, as after
+ * --idle-timeout). A connection that has not had a request yet is not one:
+ * its client is about to send. */
+static int idle_keep_alive(const conn_t* c) {
+  return !c->closing && !c->lingering && c->kept_alive && c->phase == PH_IDLE &&
+         c->job == NULL && c->get == NULL && c->writes == 0 &&
+         c->rpos >= c->rlen;
+}
+
+int pipe__server_reclaim_idle(pipe_http_server_t* srv) {
+  conn_t *c, *oldest = NULL;
+  for (c = srv->conns; c != NULL; c = c->next)
+    if (idle_keep_alive(c) &&
+        (oldest == NULL || c->idle_since < oldest->idle_since))
+      oldest = c;
+  if (oldest == NULL) return 0;
+  conn_close(oldest); /* its descriptor is closed now (uv_close) */
+  srv->metrics.conns_reclaimed++;
+  return 1;
 }
 
 /* Draining: connections waiting for a next request go now; the others

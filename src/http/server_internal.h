@@ -34,6 +34,7 @@ typedef struct pipe_http_metrics_s {
   uint64_t source_blocked_ns; /* backpressure at the request body */
   uint64_t conns_refused[2];  /* by pipe_http_refuse_t below */
   uint64_t accept_paused;     /* accept errors that paused the listener */
+  uint64_t conns_reclaimed;   /* idle keep-alive connections closed at the cap */
 } pipe_http_metrics_t;
 
 /* Why the listener refused a connection (listener.c): the refusal log and
@@ -74,7 +75,8 @@ struct pipe_http_server_s {
   size_t ntokens;
   FILE* log;
   struct conn_s* conns;
-  size_t nconns;
+  size_t nconns;   /* in the list, closing ones too (until their handles close) */
+  size_t nclosing; /* of those, closing: their descriptors are gone already */
   unsigned uploads_in_flight;
   size_t mem_in_use;
   uint64_t req_seq;
@@ -100,6 +102,11 @@ void pipe__listener_close(pipe_http_server_t* srv);
  * outcome (closed on failure). */
 int pipe__server_conn_new(pipe_http_server_t* srv, int fd);
 void pipe__server_close_idle(pipe_http_server_t* srv);
+/* At --max-connections: closes the connection that has waited longest for
+ * its next request (keep-alive idle, nothing under way), as nginx reuses
+ * its idle keep-alive connections when out of connections. 1 if one was
+ * closed, 0 if none is idle. */
+int pipe__server_reclaim_idle(pipe_http_server_t* srv);
 void pipe__server_close_all(pipe_http_server_t* srv);
 
 /* One JSON line in the log: {"ts","level","pid","msg"} then `fields`,

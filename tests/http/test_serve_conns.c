@@ -1,9 +1,11 @@
-/* Connections of `pipe serve`: --max-connections answers one more with a
- * complete 503 and closes it, refusals are counted and logged at most once
- * a second, running out of file descriptors is answered (a spare
- * descriptor) or waited out (accepting paused) without spinning; and with
- * --workers the limits are the whole server's, split between the workers,
- * each of which says who it is in /metrics. Raw sockets on 127.0.0.1. */
+/* Connections of `pipe serve`: at --max-connections the longest idle
+ * keep-alive connection makes room for a new one, and with none idle the
+ * new one gets a complete 503 and is closed; refusals are counted and
+ * logged at most once a second, running out of file descriptors is
+ * answered (a spare descriptor) or waited out (accepting paused) without
+ * spinning; and with --workers the limits are the whole server's, split
+ * between the workers, each of which says who it is in /metrics. Raw
+ * sockets on 127.0.0.1. */
 #ifndef _GNU_SOURCE
 #define _GNU_SOURCE /* prlimit */
 #endif
@@ -170,19 +172,24 @@ static void leave_free_fds(pid_t pid, int free_slots) {
 
 /* ---- --max-connections ----------------------------------------------------- */
 
+/* A request head begun and not finished: the connection is busy (in
+ * its headers), not idle. */
+static const char HEAD_BEGUN[] = "GET /healthz HTTP/1.1\r\n";
+static const char HEAD_REST[] = "Host: x\r\n\r\n";
+
 Test(serve_conns, one_connection_past_max_connections_gets_a_503_and_is_closed) {
-  serve_t* s = serve_start("--max-connections 2");
+  serve_t* s = serve_start("--max-connections 2 --header-timeout 60");
   int a = serve_connect(s), b = serve_connect(s), c, d, i;
   char *r, *m, *log, id[64], want[512];
   const char* body;
-  /* Two idle keep-alive connections, a request answered on each. */
+  /* Two connections in the middle of a request head: none is idle. */
   r = request(a, "/healthz");
   cr_assert_eq(serve_status(r), 200, "%s", r);
   cr_assert(strstr(r, "Connection: close") == NULL, "%s", r);
   free(r);
-  r = request(b, "/healthz");
-  cr_assert_eq(serve_status(r), 200, "%s", r);
-  free(r);
+  serve_send(a, HEAD_BEGUN, strlen(HEAD_BEGUN));
+  serve_send(b, HEAD_BEGUN, strlen(HEAD_BEGUN));
+  sleep_ms(50); /* the server has read them (the refusal does not depend on it) */
   /* The third: a complete 503 in the usual error format, then closed. */
   c = serve_connect(s);
   serve_send(c, GET_HEALTHZ, strlen(GET_HEALTHZ));
@@ -203,6 +210,15 @@ Test(serve_conns, one_connection_past_max_connections_gets_a_503_and_is_closed) 
   cr_assert(closed_by_server(c), "the refused connection was left open");
   free(r);
   close(c);
+  /* The two busy ones were not touched: both finish their requests. */
+  serve_send(b, HEAD_REST, strlen(HEAD_REST));
+  r = read_response(b);
+  cr_assert_eq(serve_status(r), 200, "%s", r);
+  free(r);
+  serve_send(a, HEAD_REST, strlen(HEAD_REST));
+  r = read_response(a);
+  cr_assert_eq(serve_status(r), 200, "%s", r);
+  free(r);
   /* One of the two goes: once the server has seen it, a new connection is
    * served as any other. */
   close(a);
@@ -222,6 +238,7 @@ Test(serve_conns, one_connection_past_max_connections_gets_a_503_and_is_closed) 
   m = request(b, "/metrics");
   cr_assert_eq(metric(m, "pipe_http_connections_refused_total{reason=\"max_connections\"}"), 1, "%s", m);
   cr_assert_eq(metric(m, "pipe_http_connections_refused_total{reason=\"fd_limit\"}"), 0, "%s", m);
+  cr_assert_eq(metric(m, "pipe_http_connections_reclaimed_total"), 0, "%s", m);
   cr_assert_eq(metric(m, "pipe_http_connections"), 2, "%s", m);
   cr_assert_eq(metric(m, "pipe_http_limit{name=\"max_connections\"}"), 2, "%s", m);
   free(m);
@@ -236,16 +253,77 @@ Test(serve_conns, one_connection_past_max_connections_gets_a_503_and_is_closed) 
   cr_assert_eq(serve_stop(s, 0), 0);
 }
 
+/* At the cap an idle keep-alive connection (answered, waiting for its next
+ * request) makes room for a new one, the longest idle first, as nginx does;
+ * a connection that has not sent its first request is never taken, and
+ * with none idle the new one gets the 503. */
+Test(serve_conns, at_max_connections_the_longest_idle_keep_alive_connection_makes_room) {
+  serve_t* s = serve_start("--max-connections 2");
+  int a = serve_connect(s), b, c, d, e, f;
+  char *r, *m;
+  r = request(a, "/healthz");
+  cr_assert_eq(serve_status(r), 200, "%s", r);
+  free(r);
+  sleep_ms(20);
+  b = serve_connect(s);
+  r = request(b, "/healthz");
+  cr_assert_eq(serve_status(r), 200, "%s", r);
+  free(r);
+  sleep_ms(20);
+  /* Both idle: the third is served, the oldest idle (a) is closed. */
+  c = serve_connect(s);
+  r = request(c, "/healthz");
+  cr_assert_eq(serve_status(r), 200, "%s", r);
+  free(r);
+  cr_assert(closed_by_server(a), "the longest idle connection was not the one closed");
+  close(a);
+  sleep_ms(20);
+  r = request(b, "/metrics"); /* b is served: now b is the newest idle */
+  cr_assert_eq(serve_status(r), 200, "%s", r);
+  cr_assert_eq(metric(r, "pipe_http_connections_reclaimed_total"), 1, "%s", r);
+  cr_assert_eq(metric(r, "pipe_http_connections_refused_total{reason=\"max_connections\"}"), 0, "%s", r);
+  cr_assert_eq(metric(r, "pipe_http_connections"), 2, "%s", r);
+  free(r);
+  sleep_ms(20);
+  /* d and e connect and send nothing: c then b make room for them. */
+  d = serve_connect(s);
+  cr_assert(closed_by_server(c), "c (idle longest) was not closed for d");
+  close(c);
+  e = serve_connect(s);
+  cr_assert(closed_by_server(b), "b was not closed for e");
+  close(b);
+  /* d and e have had no request yet: nothing to reclaim, f is refused. */
+  f = serve_connect(s);
+  serve_send(f, GET_HEALTHZ, strlen(GET_HEALTHZ));
+  r = read_response(f);
+  cr_assert_eq(serve_status(r), 503, "%s", r);
+  cr_assert(strstr(r, "\"code\":\"too_many_connections\"") != NULL, "%s", r);
+  free(r);
+  close(f);
+  /* Both new ones are whole. */
+  r = request(e, "/healthz");
+  cr_assert_eq(serve_status(r), 200, "%s", r);
+  free(r);
+  m = request(d, "/metrics");
+  cr_assert_eq(serve_status(m), 200, "%s", m);
+  cr_assert_eq(metric(m, "pipe_http_connections_reclaimed_total"), 3, "%s", m);
+  cr_assert_eq(metric(m, "pipe_http_connections_refused_total{reason=\"max_connections\"}"), 1, "%s", m);
+  free(m);
+  close(d);
+  close(e);
+  cr_assert_eq(serve_stop(s, 0), 0);
+}
+
 Test(serve_conns, a_flood_of_refusals_is_logged_once_a_second_with_the_count) {
-  serve_t* s = serve_start("--max-connections 1");
+  serve_t* s = serve_start("--max-connections 1 --header-timeout 60");
   const int n = 40;
   int a = serve_connect(s), i, lines = 0;
   long sum = 0;
   double t0, elapsed;
   char *r, *m;
-  r = request(a, "/healthz");
-  cr_assert_eq(serve_status(r), 200, "%s", r);
-  free(r);
+  /* The one connection is busy (a request head begun), so no refusal can
+   * be avoided by closing it. */
+  serve_send(a, HEAD_BEGUN, strlen(HEAD_BEGUN));
   t0 = now_s();
   for (i = 0; i < n; i++) {
     int c = serve_connect(s);
@@ -266,6 +344,10 @@ Test(serve_conns, a_flood_of_refusals_is_logged_once_a_second_with_the_count) {
   /* At most one line per second, plus the first (a bound on the number of
    * lines, whatever the speed of the machine). */
   cr_assert(lines >= 1 && lines <= 2 + (int)elapsed, "%d lines in %.1f s", lines, elapsed);
+  serve_send(a, HEAD_REST, strlen(HEAD_REST));
+  r = read_response(a);
+  cr_assert_eq(serve_status(r), 200, "%s", r);
+  free(r);
   m = request(a, "/metrics");
   cr_assert_eq(metric(m, "pipe_http_connections_refused_total{reason=\"max_connections\"}"), n, "%s", m);
   free(m);
