@@ -31,8 +31,9 @@ void pipe_http_config_init(pipe_http_config_t* cfg) {
   /* Under load, threads per upload buy nothing (all uploads share the
    * CPU budget) and cost memory per upload: one thread and 256 KiB blocks
    * make gzip ~2 MiB of an upload's worst case instead of ~8.5 MiB, which
-   * is what lets 16 gzip uploads fit in 64 MiB. One thread of libdeflate
-   * still outruns a client link of ~1 Gbit/s at -6 on text. */
+   * is what lets 16 gzip uploads fit in 64 MiB. The price: one gzip upload
+   * alone runs at one core's speed (~53 MB/s of CSV at -6, measured in
+   * bench/RESULTS.md), below a 1 Gbit/s client link. */
   cfg->max_gzip_threads = 1;
   cfg->max_gzip_block = (size_t)256 << 10;
   cfg->buf_size = 64 << 10;
