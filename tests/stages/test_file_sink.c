@@ -21,12 +21,18 @@ static void add_file_source(pipe_pipeline_t* pl, const char* path) {
   cr_assert_eq(pipe_file_source_new(pl, &cfg, NULL), 0);
 }
 
-static pipe_stage_t* add_file_sink(pipe_pipeline_t* pl, const char* path,
-                                   int fsync) {
+/* A file sink at path; direct: with direct_io (O_DIRECT staging). */
+static pipe_stage_t* add_sink(pipe_pipeline_t* pl, const char* path, int fsync,
+                              int direct) {
   pipe_stage_t* s = NULL;
-  pipe_file_sink_config_t cfg = {.path = path, .fsync = fsync};
+  pipe_file_sink_config_t cfg = {.path = path, .fsync = fsync, .direct_io = direct};
   cr_assert_eq(pipe_file_sink_new(pl, &cfg, &s), 0);
   return s;
+}
+
+static pipe_stage_t* add_file_sink(pipe_pipeline_t* pl, const char* path,
+                                   int fsync) {
+  return add_sink(pl, path, fsync, 0);
 }
 
 /* Copies in -> out with the file source and sink; returns the status. */
@@ -528,10 +534,18 @@ Test(file_sink, abort_while_waiting_for_a_fifo_reader_ends_the_run, .timeout = 1
 
 static pipe_stage_t* add_direct_sink(pipe_pipeline_t* pl, const char* path,
                                      int fsync) {
-  pipe_stage_t* s = NULL;
-  pipe_file_sink_config_t cfg = {.path = path, .fsync = fsync, .direct_io = 1};
-  cr_assert_eq(pipe_file_sink_new(pl, &cfg, &s), 0);
-  return s;
+  return add_sink(pl, path, fsync, 1);
+}
+
+/* Writes data[0, n) to path through a file sink (fsync'd), in 64 KiB
+ * buffers. */
+static void write_through_sink(const char* path, const uint8_t* data, size_t n,
+                               int direct) {
+  pipe_pipeline_t* pl = th_pipeline(NULL);
+  th_source_new(pl, data, n, 65536);
+  add_sink(pl, path, 1, direct);
+  cr_assert_eq(th_run(pl), 0);
+  th_finish(pl);
 }
 
 /* Pages of path in the page cache (mincore on a mapping of it). */
@@ -598,20 +612,11 @@ Test(file_sink, direct_io_bytes_skip_the_page_cache) {
   char* b = th_path(dir, "buffered.bin");
   uint8_t* data = th_pattern(n, 21);
   struct statfs sfs;
-  pipe_pipeline_t* pl;
   cr_assert_eq(statfs(dir, &sfs), 0);
   if (sfs.f_type == TMPFS_MAGIC) cr_skip_test("%s is tmpfs", dir);
 
-  pl = th_pipeline(NULL);
-  th_source_new(pl, data, n, 65536);
-  add_direct_sink(pl, a, 1);
-  cr_assert_eq(th_run(pl), 0);
-  th_finish(pl);
-  pl = th_pipeline(NULL);
-  th_source_new(pl, data, n, 65536);
-  add_file_sink(pl, b, 1);
-  cr_assert_eq(th_run(pl), 0);
-  th_finish(pl);
+  write_through_sink(a, data, n, 1);
+  write_through_sink(b, data, n, 0);
 
   res_direct = resident_pages(a, &total);
   cr_assert_leq(res_direct, (PIPE_FILE_SINK_DIRECT_MEM / 2 + 4095) / 4096,
